@@ -1,0 +1,55 @@
+"""Checks shared by every compute entry point, with messages a person can act on."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from softmax_lab.compute.errors import InvalidInputError
+
+
+def check_temperature(temperature: float) -> float:
+    """Temperature must be a finite number > 0 (T -> 0 is handled as the argmax limit)."""
+    try:
+        t = float(temperature)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"temperature must be a number, not {temperature!r}") from None
+    if not math.isfinite(t) or t <= 0:
+        raise InvalidInputError(
+            f"temperature must be finite and greater than 0 (got {t:g}); "
+            "small values such as 0.01 approach the argmax"
+        )
+    return t
+
+
+def as_logits(logits: object) -> np.ndarray:
+    """Convert to a float64 array with at least one dimension and one class."""
+    arr = np.asarray(logits)
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
+    ):
+        raise InvalidInputError(f"logits must be numbers, got values of type {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise InvalidInputError("logits must be real numbers, not complex")
+    arr = arr.astype(np.float64, copy=False)
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.size == 0:
+        raise InvalidInputError("logits are empty: give at least one class")
+    return arr
+
+
+def normalise_dim(dim: int, ndim: int) -> int:
+    """Turn a possibly negative ``dim`` into an index, or say which dims exist."""
+    if not -ndim <= dim < ndim:
+        raise InvalidInputError(
+            f"dim {dim} is out of range for a {ndim}-D tensor (use {-ndim}..{ndim - 1})"
+        )
+    return dim % ndim
+
+
+def to_rows(arr: np.ndarray, dim: int) -> np.ndarray:
+    """Move ``dim`` last and flatten the rest: one row per distribution, in order."""
+    moved = np.moveaxis(arr, dim, -1)
+    return moved.reshape(-1, moved.shape[-1])

@@ -1,0 +1,35 @@
+"""Suite-wide setup. Imports no Qt: tests/compute must run where only torch,
+numpy and pytest are installed (GPU machines)."""
+
+from __future__ import annotations
+
+import os
+
+# Before any Qt module loads anywhere in the suite: no display needed.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+
+import pytest  # noqa: E402
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-slow", action="store_true", help="also run tests marked slow")
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    run_slow = config.getoption("--run-slow")
+    cuda_items = [item for item in items if "cuda" in item.keywords]
+    has_cuda = _cuda_available() if cuda_items else False
+    for item in items:
+        if "slow" in item.keywords and not run_slow:
+            item.add_marker(pytest.mark.skip(reason="slow: run with `make test-all`"))
+        if "cuda" in item.keywords and not has_cuda:
+            item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU; torch sees none here"))

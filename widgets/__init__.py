@@ -1,0 +1,1 @@
+"""Qt views and controls. They render results and report intent; they never compute."""
