@@ -32,7 +32,7 @@ def cuda_status() -> CudaStatus:
         )
     try:
         available = torch.cuda.is_available()
-    except Exception as exc:  # noqa: BLE001 - driver problems surface as many types
+    except Exception as exc:
         return CudaStatus(False, f"CUDA could not be initialised: {exc}")
     if not available:
         return CudaStatus(False, "torch has CUDA support but finds no usable GPU or driver")
