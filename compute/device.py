@@ -51,19 +51,27 @@ def resolve_device(name: str) -> str:
     InvalidInputError
         The name is not a device this lab knows.
     """
+    # FIX: a non-string (None from an unset setting) raised AttributeError.
+    if not isinstance(name, str):
+        raise InvalidInputError(f"device must be a name (auto, cpu or cuda), not {name!r}")
     name = name.strip().lower()
     if name == "cpu":
         return "cpu"
     if name == "auto":
         return "cuda" if cuda_status().available else "cpu"
-    if name == "cuda" or (name.startswith("cuda:") and name[5:].isdigit()):
+    # FIX: str.isdigit() accepts '²' and '٣', which int() or torch then reject;
+    # only ASCII device indices are device names.
+    index_text = name[5:]
+    if name == "cuda" or (
+        name.startswith("cuda:") and index_text.isascii() and index_text.isdigit()
+    ):
         status = cuda_status()
         if not status.available:
             raise DeviceUnavailableError(f"CUDA was requested but is not available: {status.reason}")
         if ":" in name:
             import torch
 
-            index = int(name[5:])
+            index = int(index_text)
             if index >= torch.cuda.device_count():
                 raise DeviceUnavailableError(
                     f"{name} was requested but torch sees {torch.cuda.device_count()} GPU(s)"

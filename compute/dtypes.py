@@ -37,7 +37,9 @@ class DTypeInfo:
     @property
     def underflow_limit(self) -> float:
         """Below this logit ``exp`` rounds to 0 even as a subnormal: ``log(smallest_subnormal / 2)``."""
-        return math.log(self.smallest_subnormal / 2)
+        # FIX: float64's smallest_subnormal / 2 rounds to 0.0 and math.log(0.0)
+        # raised ValueError; subtract log 2 instead of halving.
+        return math.log(self.smallest_subnormal) - math.log(2.0)
 
 
 DTYPES: dict[str, DTypeInfo] = {

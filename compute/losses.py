@@ -82,7 +82,11 @@ def cross_entropy(
     else:
         scale = 1.0
     with np.errstate(all="ignore"):
-        grad = (result.probabilities - q) * (scale / result.temperature)
+        # FIX: d/dx of -sum(q log softmax(x/T)) is (p * sum(q) - q) / T; the old
+        # (p - q) / T assumed sum(q) == 1 exactly, but probability targets are
+        # accepted when they sum to 1 within 1e-3, and torch's gradient keeps sum(q).
+        mass = q.sum(axis=-1, keepdims=True)
+        grad = (result.probabilities * mass - q) * (scale / result.temperature)
         grad[ignored] = 0.0
     return CrossEntropyResult(
         reduction=reduction,

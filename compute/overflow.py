@@ -38,10 +38,14 @@ def overflow_verdict(result: SoftmaxResult, row: int = 0) -> str:
         )
     finite = scaled[np.isfinite(scaled)]
     if report.naive_overflow[row]:
-        big = float(np.max(scaled))
+        # FIX: ignore NaN (0 / 0 when T rounds to 0 in the dtype's arithmetic);
+        # np.max propagated it and the text read "exp(nan) overflows".
+        big = float(np.max(scaled, initial=-np.inf, where=~np.isnan(scaled)))
         if math.isinf(big):
             # The largest value itself overflowed when divided by T or stored.
-            big_text = f"{x_name} = {_fmt(float(np.max(result.logits[row]) / t))}"
+            # FIX: divide as Python floats; numpy's float64 scalar divide warned
+            # (RuntimeWarning) when x / T overflows, e.g. 1e300 / 1e-10.
+            big_text = f"{x_name} = {_fmt(float(np.max(result.logits[row])) / t)}"
         else:
             big_text = _fmt(big)
         if math.isfinite(big) and big <= info.naive_limit:
@@ -65,6 +69,14 @@ def overflow_verdict(result: SoftmaxResult, row: int = 0) -> str:
             f"Every exp underflows to 0 in {info.name} (the largest {x_name} is {top}){t_text}; "
             f"naive exp/sum gives 0/0 = NaN. Subtracting the max gives exp(0) = 1, "
             f"so the stable softmax is fine."
+        )
+    if report.naive_nonfinite[row].any():
+        # FIX: without this branch the text below claimed "Naive and stable agree"
+        # while the naive result was NaN (e.g. [0, 0] at T = 1e-300 in float32).
+        return (
+            f"The naive softmax is NaN here although nothing overflows: T = {_fmt(t)} does not "
+            f"survive {info.name} arithmetic (it rounds to 0 or inf), so x/T is 0/0 or inf/inf "
+            f"for some class. The stable softmax keeps x - max = 0 (and -inf) exactly and is fine."
         )
     spread = float(np.max(finite)) if finite.size else 0.0
     headroom = info.naive_limit - spread

@@ -57,10 +57,20 @@ def compute_softmax(request: SoftmaxRequest) -> SoftmaxResult:
 
     try:
         with torch.no_grad():
-            x = torch.from_numpy(np.ascontiguousarray(rows64)).to(device=device, dtype=tdtype)
+            # np.require copies only when needed: torch refuses to wrap read-only arrays silently.
+            x = torch.from_numpy(np.require(rows64, requirements=["C", "W"]))
+            x = x.to(device=device, dtype=tdtype)
             scaled = x / temperature
             row_max = x.amax(dim=-1, keepdim=True)
-            shifted = (x - row_max) / temperature
+            diff = x - row_max
+            # FIX (T -> 0 NaN): torch converts a Python-scalar T to the dtype's
+            # compute type (float32 for float16/bfloat16/float32), so T = 1e-300
+            # becomes 0 there (on CUDA, 1/T becomes inf) and 0 / 0 = NaN for the
+            # max entry. 0 and -inf are fixed points of division by any T > 0:
+            # keep them exactly, so T's rounding in the dtype cannot matter.
+            # inf - inf = NaN (a +inf or all -inf row) is neither and stays NaN.
+            keep = (diff == 0) | torch.isneginf(diff)
+            shifted = torch.where(keep, diff, diff / temperature)
             exp_shifted = torch.exp(shifted)
             sum_exp = exp_shifted.sum(dim=-1)
             probabilities = torch.softmax(shifted, dim=-1)
@@ -170,23 +180,26 @@ def _notes(rows64: np.ndarray, stored: np.ndarray, dtype: str) -> tuple[str, ...
     notes = []
     if np.isnan(rows64).any():
         notes.append("A logit is NaN: every probability in its row is NaN (NaN spreads through the sum).")
-    if np.isposinf(rows64).any():
+    # FIX (notes): look at the logits as stored in the dtype, not as typed: a
+    # finite logit that became +inf in float16 (70000) makes the row NaN too,
+    # and the note must say why.
+    if np.isposinf(stored).any():
         notes.append(
             "A logit is +inf: x - max is inf - inf = NaN, so softmax (and torch.softmax) "
             "returns NaN for that row."
         )
-    neg_rows = np.isneginf(rows64).all(axis=-1)
+    neg_rows = np.isneginf(stored).all(axis=-1)
     if neg_rows.any():
         notes.append(
             "Every logit in a row is -inf (a fully masked row): softmax is 0/0 = NaN there, "
             "as torch.softmax gives."
         )
-    elif np.isneginf(rows64).any():
+    elif np.isneginf(stored).any():
         notes.append("A logit is -inf: its probability is exactly 0 (this is how masking works).")
     new_inf = np.isinf(stored) & np.isfinite(rows64)
     if new_inf.any():
         notes.append(
-            f"A logit is too large for {dtype} and was stored as inf; "
-            f"{dtype} holds at most {dtype_info(dtype).max:.4g}."
+            f"A logit is outside the range of {dtype} and was stored as +inf or -inf; "
+            f"{dtype} holds at most ±{dtype_info(dtype).max:.4g}."
         )
     return tuple(notes)

@@ -25,8 +25,17 @@ def check_temperature(temperature: float) -> float:
 
 def as_logits(logits: object) -> np.ndarray:
     """Convert to a float64 array with at least one dimension and one class."""
-    arr = np.asarray(logits)
-    if arr.dtype == object or not (
+    # FIX: ragged nested lists made numpy raise its own ValueError ("inhomogeneous
+    # shape"), which reached the user unexplained.
+    try:
+        arr = np.asarray(logits)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInputError(
+            f"logits must form a rectangular array of numbers (every row the same length): {exc}"
+        ) from None
+    # FIX: numpy counts timedelta64 as a number (a subtype of signedinteger), so
+    # durations were silently turned into logits; kind "m" is refused too.
+    if arr.dtype == object or arr.dtype.kind == "m" or not (
         np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
     ):
         raise InvalidInputError(f"logits must be numbers, got values of type {arr.dtype}")
@@ -42,6 +51,11 @@ def as_logits(logits: object) -> np.ndarray:
 
 def normalise_dim(dim: int, ndim: int) -> int:
     """Turn a possibly negative ``dim`` into an index, or say which dims exist."""
+    # FIX: a float dim (0.5) failed later inside numpy with a TypeError, and a
+    # bool dim (True) was silently taken as 1.
+    if isinstance(dim, bool | np.bool_) or not isinstance(dim, int | np.integer):
+        raise InvalidInputError(f"dim must be a whole number such as -1 or 0, not {dim!r}")
+    dim = int(dim)
     if not -ndim <= dim < ndim:
         raise InvalidInputError(
             f"dim {dim} is out of range for a {ndim}-D tensor (use {-ndim}..{ndim - 1})"
