@@ -26,10 +26,11 @@ def _cuda_available() -> bool:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     run_slow = config.getoption("--run-slow")
-    cuda_items = [item for item in items if "cuda" in item.keywords]
+    # get_closest_marker, not `in item.keywords`: a parametrize id "cuda" is a keyword too.
+    cuda_items = [item for item in items if item.get_closest_marker("cuda")]
     has_cuda = _cuda_available() if cuda_items else False
     for item in items:
-        if "slow" in item.keywords and not run_slow:
+        if item.get_closest_marker("slow") and not run_slow:
             item.add_marker(pytest.mark.skip(reason="slow: run with `make test-all`"))
-        if "cuda" in item.keywords and not has_cuda:
+        if item.get_closest_marker("cuda") and not has_cuda:
             item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU; torch sees none here"))
