@@ -1,6 +1,6 @@
 """The ``softmax-lab`` command line: open the window, or write tables without one.
 
-``softmax-lab [FILE] [--lecture FILE] [--present]`` opens the window;
+``softmax-lab [FILE] [--quit-after MS]`` opens the window;
 ``softmax-lab table ...`` computes with the compute core and writes a table;
 ``softmax-lab chart ...`` is reserved for chart export.
 
@@ -70,7 +70,6 @@ _WINDOW_EPILOG = """\
 commands:
   softmax-lab table ...   write a softmax table (Markdown, CSV, LaTeX, JSON) without
                           opening the window; see `softmax-lab table --help`
-  softmax-lab chart ...   export a chart (not available yet)
 """
 
 _TABLE_DESCRIPTION = """\
@@ -119,7 +118,7 @@ exit status: 0 on success, 2 on a usage or input error (one line on stderr).
 
 
 def window_parser() -> argparse.ArgumentParser:
-    """The parser of ``softmax-lab [FILE] [--lecture FILE] [--present] [--version]``."""
+    """The parser of ``softmax-lab [FILE] [--quit-after MS] [--version]``."""
     parser = _Parser(
         prog=PROG,
         description="Softmax Lab: explore softmax, log-softmax and cross-entropy.",
@@ -128,14 +127,24 @@ def window_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,
     )
     parser.add_argument("file", nargs="?", metavar="FILE", help="logits to open (CSV, npy, ...)")
-    parser.add_argument("--lecture", metavar="FILE", help="open a lecture (a sequence of scenes)")
     parser.add_argument(
-        "--present",
-        action="store_true",
-        help="start in presentation mode (full screen, large type)",
+        "--quit-after",
+        metavar="MS",
+        type=_milliseconds,
+        help="close the window after MS milliseconds (scripted demos, smoke tests)",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
     return parser
+
+
+def _milliseconds(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of milliseconds") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
 
 
 def _digits(text: str) -> int:
@@ -228,7 +237,7 @@ def _run_window(argv: Sequence[str]) -> int:
     # Qt loads here and only here: the table command never pays for it.
     from softmax_lab.app.gui import launch_window
 
-    status = launch_window(file=args.file, lecture=args.lecture, present=args.present)
+    status = launch_window(file=args.file, quit_after_ms=args.quit_after)
     return status if isinstance(status, int) else 0
 
 

@@ -1,0 +1,196 @@
+"""The overflow lab, driven through a real session and controller.
+
+References are independent of the compute core: torch.softmax / log_softmax
+on the same logits, numpy's finfo for the dtype limits, and plain float64
+arithmetic for what overflows.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
+
+from softmax_lab.app.controller import Controller
+from softmax_lab.widgets import style
+from softmax_lab.widgets.overflow_panel import MAX_ROWS, OverflowPanel
+
+RED = QColor(style.BAD_BACKGROUND)
+
+
+@pytest.fixture
+def panel(qtbot, session):
+    Controller(session).start()
+    widget = OverflowPanel(session)
+    qtbot.addWidget(widget)
+    widget.resize(1000, 800)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget
+
+
+def column(panel: OverflowPanel, header: str) -> int:
+    model = panel.table.model()
+    headers = [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())]
+    assert header in headers, headers
+    return headers.index(header)
+
+
+def cell(panel: OverflowPanel, row: int, header: str) -> tuple[str, bool]:
+    """(displayed text, drawn on the red background) of one cell."""
+    model = panel.table.model()
+    index = model.index(row, column(panel, header))
+    background = model.data(index, Qt.ItemDataRole.BackgroundRole)
+    red = background is not None and QColor(background) == RED
+    if red:  # red cells also use red text
+        assert QColor(model.data(index, Qt.ItemDataRole.ForegroundRole)) == QColor(style.BAD)
+    return model.data(index, Qt.ItemDataRole.DisplayRole), red
+
+
+def raw(panel: OverflowPanel, row: int, header: str) -> float:
+    model = panel.table.model()
+    return model.data(model.index(row, column(panel, header)), Qt.ItemDataRole.UserRole)
+
+
+def background_of(label) -> QColor:
+    """The colour actually painted behind a verdict label's text."""
+    image = label.grab().toImage()
+    return image.pixelColor(image.width() - 4, image.height() // 2)
+
+
+def sum_row(panel: OverflowPanel) -> int:
+    return panel.table.model().rowCount() - 1
+
+
+def test_contract(panel):
+    hint = panel.minimumSizeHint()
+    assert 200 <= hint.width() <= 1200 and 200 <= hint.height() <= 1000
+    image = panel.grab().toImage()
+    assert not image.isNull()
+    colours = {image.pixel(x, y) for x in range(0, image.width(), 7) for y in range(0, image.height(), 7)}
+    assert len(colours) > 1
+    assert panel.objectName() == "overflowPanel"
+    for name in ("overflowTable", "overflowVerdict", "logSoftmaxVerdict", "naiveLimitPlot"):
+        assert panel.findChild(object, name) is not None, name
+
+
+def test_overflow_in_float32_marks_naive_cells_and_keeps_stable_p(panel, session):
+    logits = [1000.0, 999.0, 998.0]
+    session.set_vector(logits)
+    expected = torch.softmax(torch.tensor(logits, dtype=torch.float32), dim=-1).double().numpy()
+    assert math.log(float(np.finfo(np.float32).max)) < 1000  # exp(1000) overflows float32
+
+    for row in range(3):
+        assert cell(panel, row, "naive exp(x)") == ("inf", True)
+        assert cell(panel, row, "naive p = exp/Σ") == ("nan", True)
+        text, red = cell(panel, row, "stable p")
+        assert not red
+        assert float(text) == pytest.approx(expected[row], rel=1e-3)  # 4 digits shown
+        assert raw(panel, row, "stable p") == pytest.approx(expected[row], rel=1e-6)
+        assert cell(panel, row, "x")[0] == style.format_number(logits[row])
+    assert cell(panel, sum_row(panel), "naive exp(x)") == ("inf", True)
+    text, red = cell(panel, sum_row(panel), "exp(x − max)")
+    assert not red and float(text) == pytest.approx(1 + math.exp(-1) + math.exp(-2), rel=1e-3)
+
+    assert "exp(1000) overflows float32" in panel.verdict.text()
+    assert background_of(panel.verdict) == QColor(style.BAD_BACKGROUND)
+    assert background_of(panel.log_verdict) == QColor(style.OK_BACKGROUND)
+    assert "float32" in panel.title.text() and "cpu" in panel.title.text()
+
+    gauge = panel.gauge
+    assert 10 ** gauge.marker_line.value() == pytest.approx(1000.0)
+    f32_limit = math.log(float(np.finfo(np.float32).max))
+    assert 10 ** gauge.limit_line.value() == pytest.approx(f32_limit)
+    assert gauge.limit_line.label.toPlainText() == f"float32 limit ≈ {f32_limit:.2f}"
+    faint = {line.label.toPlainText() for line in gauge.other_lines}
+    assert any("float16" in text for text in faint) and any("float64" in text for text in faint)
+
+
+def test_float16_sum_overflow_flips_verdict_and_marks(panel, session):
+    logits = [10.0, 10.0, 10.0]
+    # Each exp(10) ≈ 22026 fits float16, their sum ≈ 66079 does not (max 65504).
+    f16_max = float(np.finfo(np.float16).max)
+    assert math.exp(10) < f16_max < 3 * math.exp(10) < float(np.finfo(np.float32).max)
+    session.set_vector(logits)
+
+    total = cell(panel, sum_row(panel), "naive exp(x)")
+    assert not total[1] and float(total[0]) == pytest.approx(3 * math.exp(10), rel=1e-3)
+    for row in range(3):
+        text, red = cell(panel, row, "naive p = exp/Σ")
+        assert not red and float(text) == pytest.approx(1 / 3, rel=1e-3)
+    assert background_of(panel.verdict) == QColor(style.OK_BACKGROUND)
+    assert "No overflow" in panel.verdict.text()
+
+    session.dtype = "float16"
+
+    assert cell(panel, sum_row(panel), "naive exp(x)") == ("inf", True)
+    for row in range(3):
+        exp_text, exp_red = cell(panel, row, "naive exp(x)")
+        assert not exp_red and float(exp_text) == pytest.approx(math.exp(10), rel=2e-3)
+        assert cell(panel, row, "naive p = exp/Σ")[1]  # 22026 / inf = 0: wrong, marked
+        stable, red = cell(panel, row, "stable p")
+        assert not red and float(stable) == pytest.approx(1 / 3, rel=1e-3)
+    assert background_of(panel.verdict) == QColor(style.BAD_BACKGROUND)
+    assert "float16" in panel.verdict.text() and "sum" in panel.verdict.text()
+    assert "float16" in panel.title.text()
+    f16_limit = math.log(f16_max)
+    assert 10 ** panel.gauge.limit_line.value() == pytest.approx(f16_limit)
+    assert panel.gauge.limit_line.label.toPlainText() == "float16 limit ≈ 11.09"
+    assert 10 ** panel.gauge.marker_line.value() == pytest.approx(10.0)
+
+
+def test_log_of_softmax_underflow_is_red_while_log_softmax_is_finite(panel, session):
+    session.set_vector([0.0, -200.0])
+    expected = torch.log_softmax(torch.tensor([0.0, -200.0], dtype=torch.float32), dim=-1)
+
+    assert cell(panel, 1, "log(softmax(x))") == ("-inf", True)
+    text, red = cell(panel, 1, "log_softmax(x)")
+    assert not red and float(text) == pytest.approx(float(expected[1]))
+    assert cell(panel, 0, "log(softmax(x))") == ("0", False)
+    # Nothing overflowed on the naive side here.
+    for row in range(2):
+        assert not cell(panel, row, "naive exp(x)")[1]
+        assert not cell(panel, row, "naive p = exp/Σ")[1]
+    assert "-inf" in panel.log_verdict.text()
+    assert background_of(panel.log_verdict) == QColor(style.BAD_BACKGROUND)
+    assert background_of(panel.verdict) == QColor(style.OK_BACKGROUND)
+
+
+def test_temperature_relabels_columns_and_scales_x(panel, session):
+    session.set_vector([4.0, 1.0, -3.0])
+    session.temperature = 2.0
+    assert raw(panel, 0, "x/T") == pytest.approx(2.0)
+    expected = torch.softmax(torch.tensor([4.0, 1.0, -3.0]) / 2.0, dim=-1)
+    assert raw(panel, 2, "stable p") == pytest.approx(float(expected[2]), rel=1e-6)
+    assert 10 ** panel.gauge.marker_line.value() == pytest.approx(2.0)
+    assert "x/T" in panel.gauge.marker_line.label.toPlainText()
+
+
+def test_large_vector_shows_failures_first_then_largest_logits(panel, session):
+    rng = np.random.default_rng(7)
+    logits = rng.normal(size=2_000)
+    underflowing = [7, 500, 1200, 1999]  # p = 0 in float32, log(p) = -inf
+    logits[underflowing] = -200.0
+    session.set_vector(logits)
+
+    model = panel.table.model()
+    assert model.rowCount() == MAX_ROWS + 1
+    shown = [model.data(model.index(r, 0)) for r in range(MAX_ROWS)]
+    assert shown[:4] == [f"{i}: class {i}" for i in underflowing]
+    for r in range(4):
+        assert cell(panel, r, "log(softmax(x))") == ("-inf", True)
+    by_logit = np.argsort(-logits, kind="stable")[: MAX_ROWS - 4]
+    assert shown[4:] == [f"{i}: class {i}" for i in by_logit]
+    assert "200 of 2,000" in panel.table_note.text()
+    assert 10 ** panel.gauge.marker_line.value() == pytest.approx(logits.max(), rel=1e-6)
+
+
+def test_nothing_computed_shows_an_empty_table(qtbot, session):
+    widget = OverflowPanel(session)  # no controller: session.analysis is None
+    qtbot.addWidget(widget)
+    assert widget.table.model().rowCount() == 0
+    assert widget.verdict.text()

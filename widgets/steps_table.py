@@ -1,0 +1,200 @@
+"""The softmax calculation step by step, as the tutorials write it by hand.
+
+One row per class of row 0 of ``session.analysis``: the logit (``x/T`` when
+T ≠ 1), the max-shifted exponent, its exp, the probability and the
+log-probability, then a bold Σ row with the sum of the exps and the sum of the
+probabilities (which should read 1).
+
+Many classes: above :data:`FULL_TABLE_MAX_CLASSES` classes the table lists only
+the :data:`TOP_ROWS` most probable classes (most probable first) and says so in a
+note; the Σ row is still over all N classes. Thousands of rows of 1e-9 teach
+nothing, and the top of the distribution is what a person inspects.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtWidgets import QHeaderView, QLabel, QTableView, QVBoxLayout, QWidget
+
+from softmax_lab.app.session import Session
+from softmax_lab.widgets import style
+
+FULL_TABLE_MAX_CLASSES = 1_000
+"""Up to this many classes every class gets a row."""
+TOP_ROWS = 100
+"""Above :data:`FULL_TABLE_MAX_CLASSES`, the number of most probable classes listed."""
+DIGITS = 4
+
+_SUM = "Σ"
+_Index = QModelIndex | QPersistentModelIndex
+
+
+def column_headers(temperature: float) -> list[str]:
+    """The column titles; they name the division by T when T ≠ 1."""
+    if temperature == 1.0:
+        return ["class", "x", "x − max", "exp(x − max)", "p = exp / Σ", "log p"]
+    return ["class", "x/T", "(x − max)/T", "exp((x − max)/T)", "p = exp / Σ", "log p"]
+
+
+class StepsModel(QAbstractTableModel):
+    """Rows of the hand calculation; the last row is the Σ row."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._headers = column_headers(1.0)
+        self._names: list[str] = []
+        self._columns: list[np.ndarray] = []  # x, shifted, exp, p, log p for the listed classes
+        self._sums: tuple[float, float] = (math.nan, math.nan)
+        self._bold = QFont()
+        self._bold.setBold(True)
+        self._bad_fg = QBrush(QColor(style.BAD))
+        self._bad_bg = QBrush(QColor(style.BAD_BACKGROUND))
+
+    def set_rows(
+        self,
+        headers: list[str],
+        names: list[str],
+        columns: list[np.ndarray],
+        sums: tuple[float, float],
+    ) -> None:
+        """Replace the content; keeps the view's scroll position when the shape is unchanged."""
+        same_shape = len(names) == len(self._names) and headers == self._headers
+        if not same_shape:
+            self.beginResetModel()
+        self._headers, self._names, self._columns, self._sums = headers, names, columns, sums
+        if not same_shape:
+            self.endResetModel()
+        elif self.rowCount() > 0:
+            self.dataChanged.emit(
+                self.index(0, 0), self.index(self.rowCount() - 1, len(headers) - 1)
+            )
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 (Qt's signature)
+        if parent.isValid():
+            return 0
+        return len(self._names) + (1 if self._names else 0)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._headers)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return self._headers[section]
+        return None
+
+    def value(self, row: int, column: int) -> float | None:
+        """The number shown at (row, column), or None for a text or empty cell."""
+        if column == 0:
+            return None
+        if row == len(self._names):  # Σ row: sums under exp and p only
+            return {3: self._sums[0], 4: self._sums[1]}.get(column)
+        return float(self._columns[column - 1][row])
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        row, column = index.row(), index.column()
+        is_sum = row == len(self._names)
+        if role == Qt.ItemDataRole.DisplayRole:
+            if column == 0:
+                return _SUM if is_sum else self._names[row]
+            number = self.value(row, column)
+            return "" if number is None else style.format_number(number, DIGITS)
+        if role == Qt.ItemDataRole.TextAlignmentRole and column > 0:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.FontRole and is_sum:
+            return self._bold
+        if role in (Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.BackgroundRole):
+            number = self.value(row, column)
+            if number is not None and not math.isfinite(number):
+                return self._bad_fg if role == Qt.ItemDataRole.ForegroundRole else self._bad_bg
+        if role == Qt.ItemDataRole.ToolTipRole and column > 0:
+            number = self.value(row, column)
+            return None if number is None else repr(number)  # every digit on hover
+        return None
+
+
+class StepsTable(QWidget):
+    """The step-by-step softmax table for row 0 of ``session.analysis``.
+
+    Parameters
+    ----------
+    session
+        The session whose ``analysis`` and ``class_names`` it shows.
+    parent
+        Qt parent.
+    """
+
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("stepsTable")
+        self.session = session
+        self.model = StepsModel(self)
+        self.view = QTableView(self)
+        self.view.setObjectName("stepsTableView")
+        self.view.setModel(self.model)
+        self.view.verticalHeader().hide()
+        self.view.setAlternatingRowColors(True)
+        self.view.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+        header = self.view.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setMinimumSectionSize(70)
+        font = self.view.font()
+        font.setPointSize(max(font.pointSize(), 11))
+        self.view.setFont(font)
+        self.note = QLabel(self)
+        self.note.setObjectName("stepsNote")
+        self.note.setWordWrap(True)
+        self.note.hide()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.note)
+        layout.addWidget(self.view, 1)
+
+        session.events["analysis"].connect(self.set_analysis)
+        session.events["class_names"].connect(lambda _names: self.set_analysis(session.analysis))
+        self.set_analysis(session.analysis)
+
+    def set_analysis(self, analysis: Any) -> None:
+        """Show the steps of ``analysis`` (a VectorAnalysis; None empties the table)."""
+        if analysis is None:
+            self.model.set_rows(column_headers(1.0), [], [], (math.nan, math.nan))
+            self.note.hide()
+            return
+        result = analysis.result
+        count = result.num_classes
+        p = result.probabilities[0]
+        if count > FULL_TABLE_MAX_CLASSES:
+            # Ordering for display only; NaN sorts last instead of poisoning the order.
+            key = np.where(np.isnan(p), -np.inf, p)
+            rows = np.argpartition(key, count - TOP_ROWS)[count - TOP_ROWS :]
+            rows = rows[np.argsort(-key[rows], kind="stable")]
+            self.note.setText(
+                f"showing the {TOP_ROWS} most probable of {count:,} classes; "
+                f"the Σ row is over all {count:,}"
+            )
+            self.note.show()
+        else:
+            rows = np.arange(count)
+            self.note.hide()
+        names = self.session.class_names
+        labels = [names[i] if i < len(names) else f"class {i}" for i in rows.tolist()]
+        columns = [
+            result.scaled[0][rows],
+            result.shifted[0][rows],
+            result.exp_shifted[0][rows],
+            p[rows],
+            result.log_probabilities[0][rows],
+        ]
+        with np.errstate(all="ignore"):
+            total_p = float(np.sum(p, dtype=np.float64))
+        sums = (float(result.sum_exp[0]), total_p)
+        self.model.set_rows(column_headers(float(result.temperature)), labels, columns, sums)

@@ -1,0 +1,39 @@
+"""Colours, fonts and number formats shared by every view, so the window reads as one."""
+
+from __future__ import annotations
+
+import math
+
+# Colour-blind-safe palette (Okabe–Ito) for the series; red only for "this failed".
+BAR = "#0072B2"          # probabilities
+GHOST = (120, 120, 120, 70)  # the T = 1 reference bars, faint grey
+ARGMAX = "#E69F00"       # highlight of the most probable class
+TARGET = "#009E73"       # highlight of the target class
+REFERENCE_LINE = "#999999"  # the 1/N line
+GRADIENT_POS = "#D55E00"
+GRADIENT_NEG = "#0072B2"
+BAD = "#C62828"          # non-finite / overflowed entries
+BAD_BACKGROUND = "#FDECEA"
+OK_BACKGROUND = "#E8F5E9"
+TEXT = "#222222"
+
+# pyqtgraph defaults to a black background; the lab uses a light one on screen
+# and in exports (white background, dark text, visible labels).
+PLOT_BACKGROUND = "w"
+PLOT_FOREGROUND = "k"
+
+
+def format_number(value: float, digits: int = 4) -> str:
+    """Compact, readable numbers: 0.659, 1.2e-08, inf, -inf, nan."""
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if value == 0:
+        return "0"
+    magnitude = abs(value)
+    if 1e-4 <= magnitude < 1e6:
+        text = f"{value:.{digits}g}"
+    else:
+        text = f"{value:.{max(digits - 1, 1)}e}"
+    return text
