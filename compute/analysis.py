@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from softmax_lab.compute.losses import cross_entropy
+from softmax_lab.compute.losses import cross_entropy_from_result
 from softmax_lab.compute.overflow import log_softmax_verdict, overflow_verdict
 from softmax_lab.compute.softmax import compute_softmax
 from softmax_lab.compute.types import CrossEntropyResult, SoftmaxRequest, SoftmaxResult
@@ -56,13 +56,8 @@ def analyse_vector(request: VectorRequest) -> VectorAnalysis:
         )
     loss = None
     if request.target is not None:
-        loss = cross_entropy(
-            request.logits,
-            np.array([request.target]),
-            temperature=request.temperature,
-            label_smoothing=request.label_smoothing,
-            dtype=request.dtype,
-            device=request.device,
+        loss = cross_entropy_from_result(
+            result, np.array([request.target]), label_smoothing=request.label_smoothing
         )
     return VectorAnalysis(
         request=request,

@@ -19,8 +19,8 @@ from typing import Literal
 import numpy as np
 
 from softmax_lab.compute.errors import InvalidInputError
-from softmax_lab.compute.softmax import compute_softmax
-from softmax_lab.compute.types import CrossEntropyResult, SoftmaxRequest
+from softmax_lab.compute.softmax import compute_softmax, log_softmax_rows
+from softmax_lab.compute.types import CrossEntropyResult, SoftmaxRequest, SoftmaxResult
 from softmax_lab.compute.validation import as_logits
 
 Reduction = Literal["mean", "sum", "none"]
@@ -67,14 +67,39 @@ def cross_entropy(
     eps = float(label_smoothing)
     if not 0.0 <= eps <= 1.0:
         raise InvalidInputError(f"label smoothing must be between 0 and 1 (got {eps:g})")
-    n, c = x.shape
-    q, ignored = _target_distribution(targets, n, c, eps, ignore_index)
-
     result = compute_softmax(SoftmaxRequest(x, temperature, -1, dtype, device))
+    return cross_entropy_from_result(
+        result,
+        targets,
+        label_smoothing=eps,
+        ignore_index=ignore_index,
+        reduction=reduction,
+    )
+
+
+def cross_entropy_from_result(
+    result: SoftmaxResult,
+    targets: object,
+    *,
+    label_smoothing: float = 0.0,
+    ignore_index: int = -100,
+    reduction: Reduction = "mean",
+) -> CrossEntropyResult:
+    """Cross-entropy of an already computed softmax (rows = distributions).
+
+    Lets the window compute softmax once per edit and derive the loss from it.
+    """
+    if reduction not in REDUCTIONS:
+        raise InvalidInputError(f"reduction must be one of {', '.join(REDUCTIONS)}, not {reduction!r}")
+    eps = float(label_smoothing)
+    if not 0.0 <= eps <= 1.0:
+        raise InvalidInputError(f"label smoothing must be between 0 and 1 (got {eps:g})")
+    n, c = result.probabilities.shape
+    q, ignored = _target_distribution(targets, n, c, eps, ignore_index)
     loss_rows = _row_losses(result.log_probabilities, q, ignored)
     # The pitfall: feed softmax outputs to CrossEntropyLoss as if they were logits.
-    double = compute_softmax(SoftmaxRequest(result.probabilities, 1.0, -1, dtype, device))
-    double_rows = _row_losses(double.log_probabilities, q, ignored)
+    double_log_p = log_softmax_rows(result.probabilities, result.dtype, result.device)
+    double_rows = _row_losses(double_log_p, q, ignored)
 
     counted = float(n - int(ignored.sum()))
     if reduction == "mean":

@@ -6,6 +6,12 @@ real arithmetic, but never forms ``inf - inf`` when ``x / T`` would overflow
 the dtype, so T -> 0 gives the argmax one-hot (ties share the mass), never NaN.
 The naive path is ``exp(x / T) / sum(exp(x / T))`` computed entirely in the
 dtype, so it overflows exactly where a real implementation would.
+
+Probabilities and log-probabilities are torch's own ``softmax``/``log_softmax``
+of ``x / T`` in the dtype, so they equal what PyTorch gives bit for bit. The
+step-by-step values (x − max, exp, Σ) are computed at the precision torch's
+kernels use internally: float32 for float16 and bfloat16. The naive path stays
+in the dtype: that is where a hand-written exp/sum overflows.
 """
 
 from __future__ import annotations
@@ -61,8 +67,10 @@ def compute_softmax(request: SoftmaxRequest) -> SoftmaxResult:
             x = torch.from_numpy(np.require(rows64, requirements=["C", "W"]))
             x = x.to(device=device, dtype=tdtype)
             scaled = x / temperature
-            row_max = x.amax(dim=-1, keepdim=True)
-            diff = x - row_max
+            # Half types accumulate in float32, as torch.softmax does internally.
+            acc = x.float() if tdtype in (torch.float16, torch.bfloat16) else x
+            row_max = acc.amax(dim=-1, keepdim=True)
+            diff = acc - row_max
             # FIX (T -> 0 NaN): torch converts a Python-scalar T to the dtype's
             # compute type (float32 for float16/bfloat16/float32), so T = 1e-300
             # becomes 0 there (on CUDA, 1/T becomes inf) and 0 / 0 = NaN for the
@@ -73,8 +81,21 @@ def compute_softmax(request: SoftmaxRequest) -> SoftmaxResult:
             shifted = torch.where(keep, diff, diff / temperature)
             exp_shifted = torch.exp(shifted)
             sum_exp = exp_shifted.sum(dim=-1)
-            probabilities = torch.softmax(shifted, dim=-1)
-            log_probabilities = torch.log_softmax(shifted, dim=-1)
+            # The softmax itself is torch's, on exactly what `torch.softmax(x / T)`
+            # would see, so the lab's numbers are PyTorch's in every dtype. Only
+            # where x / T left the dtype's range (T -> 0) is the max-subtracted
+            # input used instead: same distribution, no inf - inf.
+            # (x / T is broken where a finite x became inf/NaN, or a NaN appeared:
+            # -inf / T is NaN once T rounds to inf in float32.)
+            broken = (~torch.isfinite(scaled) & torch.isfinite(x)) | (
+                torch.isnan(scaled) & ~torch.isnan(x)
+            )
+            broken = broken.any(dim=-1, keepdim=True)
+            z = torch.where(broken, shifted.to(tdtype), scaled)
+            probabilities = torch.softmax(z, dim=-1)
+            log_probabilities = torch.log_softmax(z, dim=-1)
+            # What `torch.log(torch.softmax(x))` gives: the log of probabilities
+            # already rounded to the dtype, -inf where they underflowed.
             log_of_softmax = torch.log(probabilities)
             naive_exp = torch.exp(scaled)
             naive_sum = naive_exp.sum(dim=-1, keepdim=True)
@@ -146,6 +167,20 @@ def compute_softmax(request: SoftmaxRequest) -> SoftmaxResult:
     )
 
 
+def log_softmax_rows(rows: np.ndarray, dtype: str, device: str) -> np.ndarray:
+    """``torch.log_softmax`` over the last axis of a ``(rows, classes)`` array in ``dtype``.
+
+    The light path for values that need no steps or statistics (the
+    double-softmax pitfall feeds probabilities back in as logits).
+    """
+    import torch
+
+    with torch.no_grad():
+        t = torch.from_numpy(np.require(rows, np.float64, ["C", "W"]))
+        t = t.to(device=resolve_device(device), dtype=torch_dtype(dtype))
+        return _to_numpy(torch.log_softmax(t, dim=-1))
+
+
 def softmax(
     logits: object, temperature: float = 1.0, dim: int = -1, dtype: str = "float32", device: str = "cpu"
 ) -> np.ndarray:
@@ -171,9 +206,15 @@ def naive_softmax(
 
 
 def _to_numpy(t: Any) -> np.ndarray:
+    """Exact float64 copy of a tensor. The widening happens in numpy: torch's
+    elementwise kernels wake its thread pool, which costs milliseconds per
+    call on a busy 2-core machine for what is a 0.1 ms copy."""
     import torch
 
-    return t.detach().to(device="cpu", dtype=torch.float64).numpy()
+    t = t.detach().cpu()
+    if t.dtype == torch.bfloat16:
+        t = t.float()  # numpy has no bfloat16; float32 holds every value exactly
+    return t.numpy().astype(np.float64)
 
 
 def _notes(rows64: np.ndarray, stored: np.ndarray, dtype: str) -> tuple[str, ...]:

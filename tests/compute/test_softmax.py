@@ -140,11 +140,12 @@ def test_3d_middle_dim_maps_rows_back_to_the_input_layout():
 @given(
     k=st.lists(st.integers(-64, 64), min_size=1, max_size=8),
     shift=st.integers(-16, 16),
-    temperature=temperatures,
+    temperature=st.sampled_from([0.25, 0.5, 1.0, 2.0, 4.0]),
     dtype=dtypes,
 )
 def test_shift_invariance_is_exact_when_the_shift_is_exact(k, shift, temperature, dtype):
-    """Quarter-steps up to |32| are exact in every dtype, so x + c loses nothing."""
+    """Quarter-steps up to |32| are exact in every dtype, and so is dividing them by a
+    power of two: x + c and (x + c) / T lose nothing, so softmax must not change."""
     x = np.asarray(k, dtype=np.float64) / 4
     np.testing.assert_array_equal(stored(x + shift, dtype), x + shift)  # premise
     a = softmax(x, temperature, dtype=dtype)
@@ -182,14 +183,30 @@ def test_log_softmax_in_low_precision_dtypes(case, temperature, dtype):
     reference = torch.log_softmax(torch.from_numpy(xs) / temperature, dim=dim).numpy()
     logp = log_softmax(x, temperature, dim=dim, dtype=dtype)
     c = x.shape[dim]
-    # Absolute error grows with |log p| (the rounded (x - max) / T): the relative part
-    # covers it. The float64 reference itself rounds x / T (~eps64 * |x / T|), which
-    # matters only when the dtype is float64.
+    # Like torch, the lab divides x by T in the dtype, so each x / T is rounded by up to
+    # half an ulp of |x / T| (this dominates in float16); the float64 reference rounds
+    # x / T too (~eps64 * |x / T|), which matters only when the dtype is float64.
+    rounding = 2 * eps(dtype) * float(np.max(np.abs(xs))) / temperature
     reference_error = 4 * eps("float64") * float(np.max(np.abs(xs))) / temperature
-    atol = (1 + c) * eps(dtype) + reference_error
+    atol = (1 + c) * eps(dtype) + rounding + reference_error
     np.testing.assert_allclose(logp, reference, rtol=2 * eps(dtype), atol=atol)
     p = softmax(x, temperature, dim=dim, dtype=dtype)
     np.testing.assert_allclose(np.exp(logp), p, rtol=0, atol=(2 + c) * eps(dtype))
+
+
+@given(case=logits_case(lo=-30.0, hi=30.0), temperature=temperatures, dtype=dtypes)
+def test_probabilities_are_torchs_own_in_the_dtype(case, temperature, dtype):
+    """What a person sees for a dtype is what `torch.softmax(x / T)` gives in that dtype."""
+    x, dim = case
+    t = torch.from_numpy(stored(x, dtype)).to(getattr(torch, dtype)) / temperature
+    result = compute_softmax(SoftmaxRequest(x, temperature, dim=dim, dtype=dtype, device="cpu"))
+    # Compared with the classes on the last axis: torch's own kernels for other dims
+    # may round float16 differently by an ulp (its layout, not the math).
+    last = torch.movedim(t, dim, -1).contiguous()
+    expected_p = torch.movedim(torch.softmax(last, -1), -1, dim).to(torch.float64).numpy()
+    expected_logp = torch.movedim(torch.log_softmax(last, -1), -1, dim).to(torch.float64).numpy()
+    np.testing.assert_array_equal(result.in_input_layout(result.probabilities), expected_p)
+    np.testing.assert_array_equal(result.in_input_layout(result.log_probabilities), expected_logp)
 
 
 def test_naive_softmax_equals_float64_formula_when_nothing_overflows():
