@@ -37,6 +37,23 @@ BATCH_FIELDS = frozenset({"batch", "temperature", "dtype", "device", "batch_dim"
 INLINE_MAX_CLASSES = 65_536
 
 
+CONTAINER_SUFFIXES = frozenset({".npz", ".pt", ".pth", ".safetensors"})
+
+
+@dataclass(frozen=True)
+class ArrayChoice:
+    """A loaded container held several arrays: the person must pick one."""
+
+    path: Path
+    arrays: tuple[Any, ...]
+    """:class:`~softmax_lab.compute.loaders.ArrayInfo` of each candidate."""
+    targets_path: str | Path | None = None
+
+
+def _no_choice(path: Path, arrays: tuple[Any, ...]) -> str | None:
+    return None
+
+
 @dataclass
 class _Channel:
     """One stream of requests whose results replace each other (vector, batch, load)."""
@@ -74,6 +91,9 @@ class Controller:
         self.background: Executor = background if background is not None else self.inline
         self.inline_max_classes = inline_max_classes
         self._channels = {name: _Channel(name) for name in ("vector", "batch", "load")}
+        self.choose_array: Callable[[Path, tuple[Any, ...]], str | None] = _no_choice
+        """Asked, on the main thread, which array of a multi-array file to open
+        (the window sets a dialog here; returning None cancels the open)."""
         session.changed.connect(self._on_session_changed)
 
     # -- wiring -------------------------------------------------------------------
@@ -132,7 +152,14 @@ class Controller:
         )
 
         def run(job: Job) -> Any:
-            return batch_statistics(request, cancelled=lambda: job.cancelled, progress=job.progress)
+            from softmax_lab.compute.batch import BatchCancelled
+
+            try:
+                return batch_statistics(
+                    request, cancelled=lambda: job.cancelled, progress=job.progress
+                )
+            except BatchCancelled:
+                raise Cancelled(job.label) from None
 
         self._submit("batch", Job(run, "computing batch statistics"), self._batch_done)
 
@@ -148,13 +175,25 @@ class Controller:
         array_name: str | None = None,
         targets_path: str | Path | None = None,
     ) -> None:
-        """Load a batch tensor in the background; on success it becomes ``session.batch``."""
+        """Load a batch tensor in the background; on success it becomes ``session.batch``.
+
+        A container holding several arrays (``.npz``, a dict in ``.pt``, ``.safetensors``)
+        is listed in the background too (listing a ``.pt`` means unpickling it
+        safely, which can take seconds); :attr:`choose_array` is then asked which
+        one to open, on the main thread.
+        """
         path = Path(path)
 
-        def run(job: Job) -> LoadedBatch:
-            from softmax_lab.compute.loaders import load_targets, load_tensor
+        def run(job: Job) -> LoadedBatch | ArrayChoice:
+            from softmax_lab.compute.loaders import list_arrays, load_targets, load_tensor
 
-            loaded = load_tensor(path, name=array_name)
+            name = array_name
+            if name is None and path.suffix.lower() in CONTAINER_SUFFIXES:
+                arrays = list_arrays(path)
+                job.check()
+                if len(arrays) > 1:
+                    return ArrayChoice(path, tuple(arrays), targets_path)
+            loaded = load_tensor(path, name=name)
             job.check()
             data = loaded.data if loaded.data.ndim == 2 else loaded.data.reshape(1, -1)
             targets = None
@@ -172,13 +211,18 @@ class Controller:
 
         self._submit("load", Job(run, f"opening {path.name}"), self._load_done)
 
-    def _load_done(self, batch: LoadedBatch) -> None:
+    def _load_done(self, loaded: LoadedBatch | ArrayChoice) -> None:
         s = self.session
+        if isinstance(loaded, ArrayChoice):
+            name = self.choose_array(loaded.path, loaded.arrays)
+            if name is not None:
+                self.open_file(loaded.path, array_name=name, targets_path=loaded.targets_path)
+            return
         with s.updating():
-            s.batch = batch
+            s.batch = loaded
             s.selected_row = None
             s.batch_analysis = None
-        s.report("info", _describe_batch(batch), "load")
+        s.report("info", _describe_batch(loaded), "load")
 
     def set_targets(self, targets: np.ndarray | None) -> None:
         batch = self.session.batch

@@ -8,6 +8,7 @@ nothing and holds no state of its own: everything lives in the session.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
@@ -144,6 +145,7 @@ class MainWindow(QMainWindow):
         self.batch.targetsRequested.connect(self.open_targets_dialog)
         self.batch.cancelRequested.connect(self._on_cancel)
         session.events["batch"].connect(self._on_batch_changed)
+        controller.choose_array = self._choose_array
 
         self._build_menus()
         self.resize(1360, 860)
@@ -202,24 +204,13 @@ class MainWindow(QMainWindow):
             self.open_path(path)
 
     def open_path(self, path: str | Path, array_name: str | None = None) -> None:
-        """Open a batch file; for containers with several arrays, ask which one."""
-        from softmax_lab.compute.errors import LoadError
-        from softmax_lab.compute.loaders import list_arrays
+        """Open a batch file in the background (containers ask which array to use)."""
+        self.controller.open_file(Path(path), array_name=array_name)
 
-        path = Path(path)
-        if array_name is None and path.suffix.lower() in (".npz", ".pt", ".pth", ".safetensors"):
-            try:
-                arrays = list_arrays(path)
-            except LoadError as exc:
-                self.session.report("error", str(exc), "load")
-                return
-            if len(arrays) > 1:
-                labels = [f"{a.name}  {a.shape} {a.dtype}" for a in arrays]
-                choice = dialogs.ask_choice(self, "Choose an array", f"{path.name} holds several arrays:", labels)
-                if choice is None:
-                    return
-                array_name = arrays[labels.index(choice)].name
-        self.controller.open_file(path, array_name=array_name)
+    def _choose_array(self, path: Path, arrays: tuple[Any, ...]) -> str | None:
+        labels = [f"{a.name}  {tuple(a.shape)}  {a.dtype}" for a in arrays]
+        choice = dialogs.ask_choice(self, "Choose an array", f"{path.name} holds several arrays:", labels)
+        return None if choice is None else arrays[labels.index(choice)].name
 
     def open_targets_dialog(self) -> None:
         from softmax_lab.compute.errors import LoadError

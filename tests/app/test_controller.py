@@ -89,3 +89,69 @@ def test_compute_errors_become_messages_and_keep_the_last_result():
     assert s.analysis is before
     s.device = "cpu"
     assert s.message is None and s.analysis is not before
+
+
+def test_open_file_loads_a_batch_and_computes_its_statistics(tmp_path):
+    data = np.random.default_rng(1).normal(size=(5, 4)).astype(np.float32)
+    np.save(tmp_path / "batch.npy", data)
+    s = Session()
+    c = Controller(s)
+    c.start()
+    c.open_file(tmp_path / "batch.npy")
+    assert s.batch is not None and s.batch.data.shape == (5, 4)
+    reference = torch.softmax(torch.from_numpy(data).double(), dim=1).numpy()
+    np.testing.assert_allclose(s.batch_analysis.heatmap, reference, rtol=1e-5)
+    assert "5 rows × 4 classes" in s.message.text
+    c.select_row(3)
+    np.testing.assert_array_equal(s.logits, data[3].astype(np.float64))
+    assert s.selected_row == 3
+
+
+def test_a_container_with_several_arrays_asks_which_one(tmp_path):
+    a = np.ones((2, 3), dtype=np.float32)
+    b = np.arange(8, dtype=np.float32).reshape(2, 4)
+    np.savez(tmp_path / "two.npz", a=a, b=b)
+    s = Session()
+    c = Controller(s)
+    asked = []
+
+    def choose(path, arrays):
+        asked.append(sorted(info.name for info in arrays))
+        return "b"
+
+    c.choose_array = choose
+    c.open_file(tmp_path / "two.npz")
+    assert asked == [["a", "b"]]
+    np.testing.assert_array_equal(s.batch.data, b)
+    c.choose_array = lambda path, arrays: None  # the person cancels
+    before = s.batch
+    c.open_file(tmp_path / "two.npz")
+    assert s.batch is before
+
+
+def test_a_bad_file_is_a_message_and_changes_nothing(tmp_path):
+    bad = tmp_path / "garbage.npy"
+    bad.write_bytes(b"\x93NUMPY garbage, not an array")
+    s = Session()
+    c = Controller(s)
+    c.start()
+    logits = s.logits.copy()
+    c.open_file(bad)
+    assert s.batch is None
+    assert s.message.level == "error" and "garbage.npy" in s.message.text
+    np.testing.assert_array_equal(s.logits, logits)
+
+
+def test_cancelling_a_batch_job_is_silent_and_drops_its_result():
+    s = Session()
+    pool = ManualExecutor()
+    c = Controller(s, background=pool)
+    from softmax_lab.app.session import LoadedBatch
+
+    s.batch = LoadedBatch(np.zeros((4, 3), dtype=np.float32), None)
+    assert len(pool.jobs) == 1
+    c.cancel("batch")
+    pool.run()  # the job sees its cancel flag and stops
+    assert s.batch_analysis is None
+    assert s.message is None or s.message.level != "error"
+    assert not s.busy
