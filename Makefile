@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 LOG    := $(VENV)/install.log
 
-.PHONY: run test test-all lint bench clean
+.PHONY: run test test-all lint screenshots clean
 
 $(BIN)/python:
 	@echo "Creating $(VENV) ..."
@@ -33,8 +33,9 @@ test: lint
 test-all: lint
 	@$(BIN)/python -m pytest -q --run-slow
 
-bench: $(STAMP)
-	@$(BIN)/python -m tests.benchmarks
+# The README pictures, rendered from the real window (offscreen).
+screenshots: $(STAMP)
+	@$(BIN)/python docs/make_screenshots.py docs
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis

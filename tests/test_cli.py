@@ -393,13 +393,14 @@ def test_window_arguments_reach_launch_window(capsys, monkeypatch):
     fake = types.ModuleType("softmax_lab.app.gui")
     fake.launch_window = launch_window
     monkeypatch.setitem(sys.modules, "softmax_lab.app.gui", fake)
-    assert cli.main(["logits.csv", "--lecture", "intro.toml", "--present"]) == 7
+    assert cli.main(["logits.csv", "--quit-after", "250"]) == 7
     assert cli.main([]) == 7
     assert calls == [
-        {"file": "logits.csv", "lecture": "intro.toml", "present": True},
-        {"file": None, "lecture": None, "present": False},
+        {"file": "logits.csv", "quit_after_ms": 250},
+        {"file": None, "quit_after_ms": None},
     ]
     assert_one_line_error(*run(capsys, "--no-such-option"))
+    assert_one_line_error(*run(capsys, "--quit-after", "-5"))
 
 
 # ---------------------------------------------------------------------------
