@@ -249,6 +249,12 @@ class Controller:
             s.target = target
             s.selected_row = row
 
+    def stop(self) -> None:
+        """Cancel everything and start nothing more (the window is closing)."""
+        self.session.changed.disconnect(self._on_session_changed)
+        for name in self._channels:
+            self.cancel(name)
+
     def cancel(self, channel: str = "load") -> None:
         """Cancel the running job of ``channel`` (the person pressed Cancel)."""
         ch = self._channels[channel]

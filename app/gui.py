@@ -54,8 +54,11 @@ def launch_window(
         status = app.exec()
     finally:
         reporter.uninstall()
-        # Orderly teardown: let background jobs finish before Qt objects go away,
-        # then delete the window while the QApplication still exists.
+        # Orderly teardown: stop scheduling (a result delivered now must not
+        # start the request waiting behind it), let the running job finish
+        # before Qt objects go away, then delete the window while the
+        # QApplication still exists.
+        controller.stop()
         executor.shutdown()
         window.deleteLater()
         app.processEvents()

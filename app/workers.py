@@ -12,7 +12,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
-from softmax_lab.app.executors import Job
+from softmax_lab.app.executors import Cancelled, Job
 
 
 class _Relay(QObject):
@@ -58,6 +58,7 @@ class ThreadPoolExecutor:
         self.pool = QThreadPool()
         self.pool.setMaxThreadCount(max_threads)
         self.relay = _Relay()
+        self.closed = False
 
     def submit(
         self,
@@ -66,6 +67,12 @@ class ThreadPoolExecutor:
         failed: Callable[[BaseException], None],
         progress: Callable[[float], None] | None = None,
     ) -> None:
+        if self.closed:
+            # After shutdown nothing may start: a job running while Python
+            # finalises emits into deleted Qt objects.
+            job.cancel()
+            failed(Cancelled(job.label))
+            return
         if progress is not None:
             relay = self.relay
             job.progress = lambda fraction: relay.finished.emit(progress, fraction)
@@ -76,5 +83,7 @@ class ThreadPoolExecutor:
         return bool(self.pool.waitForDone(msecs))
 
     def shutdown(self) -> None:
+        """Refuse new jobs, drop queued ones and wait for the running one."""
+        self.closed = True
         self.pool.clear()
         self.pool.waitForDone()

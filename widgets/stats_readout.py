@@ -30,7 +30,7 @@ _FIELDS: tuple[tuple[str, str, str], ...] = (
     ("sumLabel", "Σ p", "The probabilities add up to 1 (up to rounding in the dtype)."),
     ("classCountLabel", "classes", "Number of classes N."),
 )
-_COLUMNS = 7  # one row above the chart, read left to right
+_COLUMNS = 4  # two rows above the chart: fits a 1280-pixel projector
 
 
 class StatsReadout(QWidget):

@@ -123,7 +123,7 @@ class TemperatureControl(QWidget):
         self.slider.setPageStep(PAGE_STEP)
         self.slider.setTickPosition(QSlider.TickPosition.TicksBelow)
         self.slider.setTickInterval(SLIDER_SCALE)  # one tick per decade: 0.01 0.1 1 10 100
-        self.slider.setMinimumWidth(200)
+        self.slider.setMinimumWidth(140)
         self.slider.setToolTip(
             "Temperature on a log scale, 0.01 to 100 (ticks at 0.01, 0.1, 1, 10, 100).\n"
             "Arrow keys: ×1.12 per press; Page Up/Down: ×10; Home/End: the ends."

@@ -155,3 +155,16 @@ def test_cancelling_a_batch_job_is_silent_and_drops_its_result():
     assert s.batch_analysis is None
     assert s.message is None or s.message.level != "error"
     assert not s.busy
+
+
+def test_stop_cancels_waiting_work_and_ignores_later_changes():
+    s = Session()
+    pool = ManualExecutor()
+    c = Controller(s, background=pool, inline_max_classes=2)
+    c.start()
+    s.temperature = 2.0  # waits behind the running job
+    c.stop()
+    pool.run()  # the running job finishes: dropped, and the waiting one never starts
+    assert pool.jobs == [] and s.analysis is None and not s.busy
+    s.temperature = 3.0
+    assert pool.jobs == []
