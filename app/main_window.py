@@ -148,12 +148,17 @@ class MainWindow(QMainWindow):
         controller.choose_array = self._choose_array
 
         self._build_menus()
+        from softmax_lab.app.extensions import install_extensions
+
+        install_extensions(self)
         self.resize(1360, 860)
 
     # -- menus ------------------------------------------------------------------------
 
     def _build_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
+        # Menus are attributes so features installed later (export, sessions,
+        # lectures: see app/extensions.py) can add their actions in place.
+        self.file_menu = file_menu = self.menuBar().addMenu("&File")
         self.open_action = QAction("&Open tensor…", self)
         self.open_action.setShortcut(QKeySequence.StandardKey.Open)
         self.open_action.triggered.connect(self.open_file_dialog)
@@ -162,12 +167,14 @@ class MainWindow(QMainWindow):
         self.targets_action.triggered.connect(self.open_targets_dialog)
         file_menu.addAction(self.targets_action)
         file_menu.addSeparator()
+        self.file_menu_tail = file_menu.addSeparator()  # features insert before this
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
 
-        view_menu = self.menuBar().addMenu("&View")
+        self.edit_menu = self.menuBar().addMenu("&Edit")
+        self.view_menu = view_menu = self.menuBar().addMenu("&View")
         for i, view in enumerate(CHART_VIEWS):
             action = QAction(f"Chart: {view}", self)
             action.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
@@ -180,7 +187,7 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _=False, i=index: self.tabs.setCurrentIndex(i))
             view_menu.addAction(action)
 
-        help_menu = self.menuBar().addMenu("&Help")
+        self.help_menu = help_menu = self.menuBar().addMenu("&Help")
         about = QAction("&About Softmax Lab", self)
         about.triggered.connect(self._show_about)
         help_menu.addAction(about)
