@@ -196,7 +196,7 @@ class Controller:
             loaded = load_tensor(path, name=name)
             job.check()
             data = loaded.data if loaded.data.ndim == 2 else loaded.data.reshape(1, -1)
-            targets = None
+            targets = loaded.targets  # a target/label column of a CSV, if any
             if targets_path is not None:
                 targets = load_targets(
                     targets_path, num_rows=data.shape[0], num_classes=data.shape[1]

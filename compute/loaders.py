@@ -216,6 +216,12 @@ class LoadedTensor:
     source_dtype: str
     nonfinite_count: int
     memory_mapped: bool
+    targets: np.ndarray | None = None
+    """(N,) int64 target classes from a text file's ``target``/``label`` column, if it has one."""
+
+
+# A text header naming one of these (any case) marks the column of target classes.
+TARGET_COLUMN_NAMES = frozenset({"target", "targets", "label", "labels", "y"})
 
 
 # -- public API ---------------------------------------------------------------------
@@ -307,6 +313,7 @@ def _load_tensor(src: _Source, name: str | None, max_bytes: int) -> LoadedTensor
     if src.suffix in _TEXT_SUFFIXES:
         _check_single_name(src, name)
         header, table = _read_text(src, max_bytes)
+        header, table, targets = _split_target_column(header, table, src.label)
         data, class_names = _text_logits(table, header)
         _check_logits_shape(data.shape, src.label)
         return LoadedTensor(
@@ -318,6 +325,7 @@ def _load_tensor(src: _Source, name: str | None, max_bytes: int) -> LoadedTensor
             source_dtype="text",
             nonfinite_count=_count_nonfinite(data),
             memory_mapped=False,
+            targets=targets,
         )
     raw = _read_binary(src, name, max_bytes, _check_logits_shape)
     data = _as_float(raw.data, raw.what, max_bytes)
@@ -1401,6 +1409,45 @@ def _parse_row(cells: list[str], label: str, line_no: int, first_row: bool) -> l
                 hint = ""
             raise LoadError(f"{label}, row {line_no}, column {col}: {exc}{hint}") from None
     raise AssertionError("unreachable: some cell failed to parse")  # pragma: no cover
+
+
+def _split_target_column(
+    header: tuple[str, ...] | None, table: np.ndarray, label: str
+) -> tuple[tuple[str, ...] | None, np.ndarray, np.ndarray | None]:
+    """Take a ``target``/``label`` column out of a text table (one class index per row)."""
+    if header is None:
+        return header, table, None
+    columns = [i for i, name in enumerate(header) if name.strip().lower() in TARGET_COLUMN_NAMES]
+    if not columns:
+        return header, table, None
+    if len(columns) > 1:
+        raise LoadError(
+            f"{label} has {len(columns)} target columns ({', '.join(header[i] for i in columns)}); "
+            "keep one"
+        )
+    col = columns[0]
+    num_classes = table.shape[1] - 1
+    if num_classes < 1:
+        raise LoadError(f"{label} has a {header[col]!r} column but no class columns beside it")
+    values = table[:, col]
+    with np.errstate(all="ignore"):
+        whole = np.isfinite(values) & (values == np.round(values))
+    if not whole.all():
+        row = int(np.argmin(whole))
+        raise LoadError(
+            f"{label}, data row {row + 1}: the {header[col]!r} column must hold whole class "
+            f"indices (0..{num_classes - 1}), not {values[row]!r}"
+        )
+    targets = values.astype(np.int64)
+    bad = (targets != IGNORE_INDEX) & ((targets < 0) | (targets >= num_classes))
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise LoadError(
+            f"{label}, data row {row + 1}: target {targets[row]} is out of range: there are "
+            f"{num_classes} classes (0..{num_classes - 1})"
+        )
+    keep = [i for i in range(table.shape[1]) if i != col]
+    return tuple(header[i] for i in keep), np.ascontiguousarray(table[:, keep]), targets
 
 
 def _text_logits(

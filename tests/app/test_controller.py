@@ -168,3 +168,15 @@ def test_stop_cancels_waiting_work_and_ignores_later_changes():
     assert pool.jobs == [] and s.analysis is None and not s.busy
     s.temperature = 3.0
     assert pool.jobs == []
+
+
+def test_a_csv_label_column_gives_the_batch_its_targets(tmp_path):
+    path = tmp_path / "scored.csv"
+    path.write_text("cat,dog,bird,label\n2,1,0.1,0\n0.5,2.5,0.3,2\n", encoding="utf-8")
+    s = Session()
+    Controller(s).open_file(path)
+    np.testing.assert_array_equal(s.batch.targets, [0, 2])
+    x = torch.tensor([[2, 1, 0.1], [0.5, 2.5, 0.3]], dtype=torch.float64)
+    expected = torch.nn.functional.cross_entropy(x, torch.tensor([0, 2])).item()
+    assert s.batch_analysis.mean_cross_entropy == pytest.approx(expected, rel=1e-5)
+    assert "2 targets" in s.message.text
