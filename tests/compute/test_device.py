@@ -21,16 +21,6 @@ DTYPES = ("float16", "bfloat16", "float32", "float64")
 HAS_CUDA = torch.cuda.is_available()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Run torch single-threaded here: on a loaded 2-core runner, OpenMP hand-offs made
-    each tiny softmax take ~10 ms instead of microseconds (numerics are unchanged)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def eps(dtype: str) -> float:
     return float(torch.finfo(getattr(torch, dtype)).eps)
 

@@ -18,16 +18,6 @@ from softmax_lab.compute.losses import REDUCTIONS, cross_entropy
 finite = st.floats(-20.0, 20.0, allow_nan=False)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Run torch single-threaded here: on a loaded 2-core runner, OpenMP hand-offs made
-    each tiny softmax take ~10 ms instead of microseconds (numerics are unchanged)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @st.composite
 def ce_case(draw):
     n = draw(st.integers(1, 5))

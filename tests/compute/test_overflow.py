@@ -22,16 +22,6 @@ DTYPES = ("float16", "bfloat16", "float32", "float64")
 inf, nan = math.inf, math.nan
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Run torch single-threaded here: on a loaded 2-core runner, OpenMP hand-offs made
-    each tiny softmax take ~10 ms instead of microseconds (numerics are unchanged)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def run(logits, dtype: str = "float32", temperature: float = 1.0, dim: int = -1) -> SoftmaxResult:
     return compute_softmax(
         SoftmaxRequest(np.asarray(logits, dtype=np.float64), temperature, dim, dtype, "cpu")

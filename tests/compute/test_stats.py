@@ -16,16 +16,6 @@ from softmax_lab.compute.stats import distribution_stats
 from softmax_lab.compute.types import SoftmaxRequest
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Run torch single-threaded here: on a loaded 2-core runner, OpenMP hand-offs made
-    each tiny softmax take ~10 ms instead of microseconds (numerics are unchanged)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def softmax64(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Float64 probabilities and log-probabilities by the textbook formula, per row."""
     z = x - x.max(axis=-1, keepdims=True)
