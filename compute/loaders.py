@@ -79,6 +79,7 @@ import json
 import os
 import pathlib
 import pickle
+import pickletools
 import re
 import stat
 import struct
@@ -329,6 +330,9 @@ def _load_tensor(src: _Source, name: str | None, max_bytes: int) -> LoadedTensor
         )
     raw = _read_binary(src, name, max_bytes, _check_logits_shape)
     data = _as_float(raw.data, raw.what, max_bytes)
+    nonfinite = _count_nonfinite(data)
+    if nonfinite:
+        data = _quiet_nans(data, raw.what, max_bytes)
     mapped = raw.memory_mapped and data is raw.data
     return LoadedTensor(
         path=src.path,
@@ -337,7 +341,7 @@ def _load_tensor(src: _Source, name: str | None, max_bytes: int) -> LoadedTensor
         available=raw.available,
         class_names=None,
         source_dtype=raw.source_dtype,
-        nonfinite_count=_count_nonfinite(data),
+        nonfinite_count=nonfinite,
         memory_mapped=mapped,
     )
 
@@ -771,7 +775,9 @@ def _check_zip_member(info: zipfile.ZipInfo, what: str, max_bytes: int, full: bo
 def _npz_members(zf: zipfile.ZipFile, src: _Source) -> dict[str, zipfile.ZipInfo]:
     members: dict[str, zipfile.ZipInfo] = {}
     for info in zf.infolist():
-        if info.is_dir() or not info.filename.endswith(".npy"):
+        # FIX (atheris): ZipInfo.is_dir() raised IndexError on a member with an empty name;
+        # a folder's name ends in "/", so the suffix test alone skips both.
+        if not info.filename.endswith(".npy"):
             continue
         key = info.filename[: -len(".npy")]
         if key in members:
@@ -923,18 +929,38 @@ def _torch_load(src: _Source, max_bytes: int) -> Any:
             "hidden in a crafted .pt file even with weights_only=True (CVE-2025-32434, "
             "CVE-2026-24747); upgrade to torch>=2.10, or save the logits as .npy or .safetensors"
         )
+    # FIX (fuzzing): torch's unpickler read a legacy (pickle) file with read(n) for every
+    # length n the file declares, which allocates n up front: a 400-byte file declaring a
+    # 4 GiB string reserved 4 GiB. Through _BoundedReader, read(n) asks for no more than
+    # the file holds; and the storages the file declares are checked before torch
+    # allocates them.
+    reader = _BoundedReader.open(src) if head[:1] == b"\x80" else None
     try:
-        return torch.load(src.path, map_location="cpu", weights_only=True, mmap=False)
+        if reader is not None:
+            _check_legacy_storages(reader, src)
+            reader.seek(0)
+        return torch.load(
+            src.path if reader is None else reader,
+            map_location="cpu",
+            weights_only=True,
+            mmap=False,
+        )
+    except LoadError:
+        raise
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL ([\w.]+)", str(exc))
         if found:
+            # FIX (fuzzing): the name comes from the file and may be any length.
+            global_name = found.group(1)
+            if len(global_name) > 80:
+                global_name = global_name[:77] + "..."
             raise LoadError(
                 f"{src.label} holds pickled Python objects, not only tensors (it refers to "
-                f"{found.group(1)}); Softmax Lab never runs such code. Save plain tensors "
+                f"{global_name}); Softmax Lab never runs such code. Save plain tensors "
                 "(torch.save({'logits': t}, path)) or use .safetensors"
             ) from None
         reason = re.search(r"WeightsUnpickler error: ([^\n]*)", str(exc))
-        detail = reason.group(1)[:160] if reason else "unreadable pickle"
+        detail = _printable(reason.group(1)[:160]) if reason else "unreadable pickle"
         raise LoadError(
             f"{src.label} is damaged or holds more than plain tensors ({detail}); save plain "
             "tensors with torch.save or use .safetensors"
@@ -947,6 +973,163 @@ def _torch_load(src: _Source, max_bytes: int) -> Any:
             f"{src.label} cannot be read by torch.load ({_short(exc)}); the file is "
             "truncated, damaged or not written by torch.save"
         ) from None
+    finally:
+        if reader is not None:
+            reader.close()
+
+
+# Bytes per element of the storage classes a legacy torch.save pickle names.
+_LEGACY_ITEMSIZE = {
+    "DoubleStorage": 8,
+    "FloatStorage": 4,
+    "HalfStorage": 2,
+    "BFloat16Storage": 2,
+    "LongStorage": 8,
+    "IntStorage": 4,
+    "ShortStorage": 2,
+    "CharStorage": 1,
+    "ByteStorage": 1,
+    "BoolStorage": 1,
+    "ComplexDoubleStorage": 16,
+    "ComplexFloatStorage": 8,
+}
+_MARK = object()
+_UNKNOWN = object()
+_PICKLE_ERRORS = (ValueError, IndexError, KeyError, TypeError, EOFError, struct.error, OverflowError)
+
+
+class _BoundedReader(io.BufferedReader):
+    """A file whose ``read(n)`` never asks for more bytes than the file has left."""
+
+    def __init__(self, raw: io.FileIO, size: int) -> None:
+        super().__init__(raw)
+        self._size = size
+
+    @classmethod
+    def open(cls, src: _Source) -> _BoundedReader:
+        try:
+            return cls(io.FileIO(src.path, "rb"), src.size)
+        except PermissionError:
+            raise LoadError(
+                f"{src.label}: permission denied; check the file's permissions ({src.path})"
+            ) from None
+        except OSError as exc:
+            raise LoadError(f"{src.label}: cannot be opened ({_short(exc)})") from None
+
+    def read(self, n: int | None = -1) -> bytes:
+        if n is not None and n > 0:
+            n = min(n, max(self._size - self.tell(), 0))
+        return super().read(n)
+
+
+def _check_legacy_storages(f: BinaryIO, src: _Source) -> None:
+    """The storages a legacy ``.pt`` declares must fit in the file, checked before torch.load.
+
+    FIX (fuzzing): torch's legacy loader allocates each storage at the size its
+    pickle declares before it reads any data, so a 400-byte file declaring 2**31
+    floats reserved 8 GiB. The pickles (magic number, protocol, system info, the
+    saved object) are walked opcode by opcode (pickletools' table; nothing is
+    executed), and a small stack model finds each ``('storage', type, key,
+    location, numel, view)`` persistent id.
+    """
+    declared: dict[object, int] = {}
+    try:
+        for _ in range(4):
+            stack: list[object] = []
+            memo: dict[object, object] = {}
+            for op, arg in _pickle_ops(f):
+                _pickle_step(op, arg, stack, memo, declared)
+    except _PICKLE_ERRORS as exc:
+        raise LoadError(
+            f"{src.label} is a damaged legacy PyTorch file ({_short(exc)}); save the tensors "
+            "again with torch.save or use .safetensors"
+        ) from None
+    total = sum(declared.values())
+    if total > src.size:
+        raise LoadError(
+            f"{src.label} declares {_human(total)} of tensor data but the file is only "
+            f"{_human(src.size)}: it is damaged or crafted"
+        )
+
+
+_PICKLE_OPCODES = {op.code.encode("latin-1"): op for op in pickletools.opcodes}
+# Arguments that are lines of text: pickletools unescapes them with codecs.escape_decode,
+# which warns (DeprecationWarning) on a damaged line; they are read raw here.
+_TEXT_LINE_ARGS = {"stringnl": 1, "stringnl_noescape": 1, "stringnl_noescape_pair": 2}
+
+
+def _pickle_ops(f: BinaryIO) -> Iterator[tuple[Any, Any]]:
+    """The opcodes of one pickle up to its STOP, with their arguments (as pickletools.genops)."""
+    while True:
+        code = f.read(1)
+        op = _PICKLE_OPCODES.get(code)
+        if op is None:
+            raise ValueError(f"unknown pickle opcode {code!r}" if code else "the pickle ends early")
+        if op.arg is None:
+            arg = None
+        elif op.arg.name in _TEXT_LINE_ARGS:
+            lines = [f.readline() for _ in range(_TEXT_LINE_ARGS[op.arg.name])]
+            if not all(line.endswith(b"\n") for line in lines):
+                raise ValueError("a text argument of the pickle has no end of line")
+            arg = " ".join(line[:-1].decode("latin-1") for line in lines)
+        else:
+            arg = op.arg.reader(f)
+        yield op, arg
+        if op.name == "STOP":
+            return
+
+
+def _pickle_step(
+    op: Any, arg: Any, stack: list[object], memo: dict[object, object], declared: dict[object, int]
+) -> None:
+    """One opcode of the stack model: literals, tuples and the memo are followed, the rest
+    becomes placeholders (pickletools describes every opcode's stack effect)."""
+
+    def pop_to_mark() -> list[object]:
+        at = len(stack) - 1 - stack[::-1].index(_MARK)  # ValueError: no mark
+        items = stack[at + 1 :]
+        del stack[at:]
+        return items
+
+    def pop(n: int) -> list[object]:
+        if n > len(stack):
+            raise IndexError("the pickle's stack runs empty")
+        items = stack[len(stack) - n :]
+        del stack[len(stack) - n :]
+        return items
+
+    name = op.name
+    if name == "MARK":
+        stack.append(_MARK)
+    elif name in ("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"):
+        memo[len(memo) if name == "MEMOIZE" else arg] = stack[-1]
+    elif name in ("GET", "BINGET", "LONG_BINGET"):
+        stack.append(memo.get(arg, _UNKNOWN))
+    elif name == "TUPLE":
+        stack.append(tuple(pop_to_mark()))
+    elif name in ("EMPTY_TUPLE", "TUPLE1", "TUPLE2", "TUPLE3"):
+        stack.append(tuple(pop(("EMPTY_TUPLE", "TUPLE1", "TUPLE2", "TUPLE3").index(name))))
+    elif name == "BINPERSID":
+        (pid,) = pop(1)
+        if isinstance(pid, tuple) and len(pid) >= 5 and pid[0] in ("storage", b"storage"):
+            kind, key, numel = pid[1], pid[2], pid[4]
+            if isinstance(numel, int):
+                type_name = str(kind).rsplit(" ", 1)[-1].rsplit(".", 1)[-1]
+                size = max(numel, 0) * _LEGACY_ITEMSIZE.get(type_name, 1)
+                declared.setdefault(key if isinstance(key, (str, bytes)) else id(key), size)
+        stack.append(_UNKNOWN)
+    else:
+        before = op.stack_before
+        if pickletools.markobject in before:
+            pop_to_mark()
+            pop(before.index(pickletools.markobject))
+        else:
+            pop(len(before))
+        after = op.stack_after
+        if not before and len(after) == 1:
+            stack.append(arg)  # a literal: int, str, bytes, float, None, a GLOBAL's name
+        else:
+            stack.extend([_UNKNOWN] * len(after))
 
 
 def _check_torch_zip(src: _Source, max_bytes: int) -> None:
@@ -1053,6 +1236,16 @@ def _torch_to_numpy(
         raise LoadError(
             f"{what} needs {_human(need)} in memory, over the limit of {_human(max_bytes)}; "
             "save the logits as .npy or .safetensors, which are memory-mapped"
+        )
+    # FIX (fuzzing review): within max_bytes, an expanded view (stride 0) of a few stored
+    # values made a 1.5 KB file allocate and fill gigabytes. Like a zip member, a tensor
+    # may expand past what the file stores only up to the ratio floor.
+    stored = t.untyped_storage().nbytes() // max(t.element_size(), 1)
+    if t.numel() > stored and need > _ZIP_RATIO_FLOOR:
+        raise LoadError(
+            f"{what} is an expanded view (stride 0): its {t.numel()} values repeat "
+            f"{stored} stored ones and would take {_human(need)} in memory; save the "
+            "logits themselves (t.contiguous()) if you mean them"
         )
     t = t.detach()
     if t.is_floating_point() and out_itemsize == 4 and t.dtype != torch.float32:
@@ -1438,14 +1631,16 @@ def _split_target_column(
             f"{label}, data row {row + 1}: the {header[col]!r} column must hold whole class "
             f"indices (0..{num_classes - 1}), not {values[row]!r}"
         )
-    targets = values.astype(np.int64)
-    bad = (targets != IGNORE_INDEX) & ((targets < 0) | (targets >= num_classes))
+    # FIX (fuzzing): check the range on the floats; casting 9.2e18 to int64 first made
+    # NumPy warn ("invalid value encountered in cast") and wrap around.
+    bad = (values != IGNORE_INDEX) & ((values < 0) | (values >= num_classes))
     if bad.any():
         row = int(np.argmax(bad))
         raise LoadError(
-            f"{label}, data row {row + 1}: target {targets[row]} is out of range: there are "
-            f"{num_classes} classes (0..{num_classes - 1})"
+            f"{label}, data row {row + 1}: target {int(values[row])} is out of range: there "
+            f"are {num_classes} classes (0..{num_classes - 1})"
         )
+    targets = values.astype(np.int64)
     keep = [i for i in range(table.shape[1]) if i != col]
     return tuple(header[i] for i in keep), np.ascontiguousarray(table[:, keep]), targets
 
@@ -1629,6 +1824,51 @@ def _count_nonfinite(data: np.ndarray) -> int:
     return total
 
 
+# (unsigned view, exponent bits, mantissa bits, quiet bit) of the float types NumPy
+# widens in hardware; float16 is widened in software and never warns.
+_NAN_BITS: dict[np.dtype, tuple[type, int, int, int]] = {
+    np.dtype(np.float32): (np.uint32, 0x7F800000, 0x007FFFFF, 0x00400000),
+    np.dtype(np.float64): (
+        np.uint64,
+        0x7FF0000000000000,
+        0x000FFFFFFFFFFFFF,
+        0x0008000000000000,
+    ),
+}
+
+
+def _quiet_nans(data: np.ndarray, what: str, max_bytes: int) -> np.ndarray:
+    """A copy with every signaling NaN made quiet, when ``data`` holds any; else ``data``.
+
+    FIX (fuzzing): a damaged file can hold signaling NaNs (a bfloat16 NaN whose
+    quiet bit is clear widens to one), and NumPy warns "invalid value
+    encountered in cast" every time one is widened from float32 to float64,
+    which the compute core does to every logit. A NaN is a NaN to softmax: its
+    payload means nothing, so it is replaced; the copy counts against the cap.
+    """
+    spec = _NAN_BITS.get(data.dtype)
+    if spec is None:
+        return data
+    utype, exponent, mantissa, quiet = spec
+    flat = (
+        data.reshape(-1, order="A")
+        if (data.flags.c_contiguous or data.flags.f_contiguous)
+        else data.ravel()
+    )
+    found = False
+    for start in range(0, flat.size, _COUNT_CHUNK):
+        bits = flat[start : start + _COUNT_CHUNK].view(utype)
+        if np.any(((bits & exponent) == exponent) & ((bits & mantissa) != 0) & ((bits & quiet) == 0)):
+            found = True
+            break
+    if not found:
+        return data
+    _check_alloc(data.nbytes, what, max_bytes, "with its signaling NaNs made quiet")
+    out = np.array(data)
+    out[np.isnan(out)] = np.nan
+    return out
+
+
 # -- small helpers -------------------------------------------------------------------------
 
 
@@ -1669,10 +1909,18 @@ def _short(exc: BaseException) -> str:
     """One line of an exception's text: for messages, never a traceback."""
     text = str(exc).strip().splitlines()
     line = text[0].strip() if text else ""
-    line = line.replace("Traceback", "trace")
+    # FIX (fuzzing): parsers quote bytes of the file (torch: "Unknown endianness type:
+    # B=\x00ZZZ", csv: "'\t' expected"); raw control characters must not reach a dialog or
+    # a terminal (escape sequences), so they are shown escaped.
+    line = _printable(line).replace("Traceback", "trace")
     # Parsers quote what they choke on; an object's repr means nothing to a person.
     line = re.sub(r"<[^<>]*? object at 0x[0-9a-fA-F]+>", "an expression", line)
     return (line[:157] + "...") if len(line) > 160 else (line or type(exc).__name__)
+
+
+def _printable(text: str) -> str:
+    """``text`` with control and other unprintable characters shown escaped (``\\x00``)."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 def _clip(value: object) -> str:

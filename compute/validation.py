@@ -41,7 +41,10 @@ def as_logits(logits: object) -> np.ndarray:
         raise InvalidInputError(f"logits must be numbers, got values of type {arr.dtype}")
     if np.issubdtype(arr.dtype, np.complexfloating):
         raise InvalidInputError("logits must be real numbers, not complex")
-    arr = arr.astype(np.float64, copy=False)
+    # A signaling NaN (possible in any float32 bit pattern a user hands us) makes numpy
+    # warn while widening; it becomes an ordinary NaN, which the verdicts already explain.
+    with np.errstate(invalid="ignore"):
+        arr = arr.astype(np.float64, copy=False)
     if arr.ndim == 0:
         arr = arr.reshape(1)
     if arr.size == 0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -377,13 +378,16 @@ def test_invalid_data(data: np.ndarray) -> None:
         batch_statistics(BatchRequest(data, device="cpu"))
 
 
-def test_out_of_memory_becomes_a_readable_error(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("dim", [1, 0])
+def test_out_of_memory_becomes_a_readable_error(monkeypatch: pytest.MonkeyPatch, dim: int) -> None:
     def exhausted(*args: object, **kwargs: object) -> torch.Tensor:
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 8.00 GiB")
 
-    monkeypatch.setattr(torch, "log_softmax", exhausted)
+    # Every path exponentiates (base e or 2); the fused dim=1 path never calls log_softmax.
+    monkeypatch.setattr(torch, "exp", exhausted)
+    monkeypatch.setattr(torch, "exp2", exhausted)
     with pytest.raises(ComputeMemoryError, match=r"out of memory on cpu .* 4 x 3 batch"):
-        batch_statistics(BatchRequest(_logits(4, 3), device="cpu"))
+        batch_statistics(BatchRequest(_logits(4, 3), dim=dim, device="cpu"))
 
 
 @pytest.mark.cuda
@@ -402,3 +406,569 @@ def test_cuda_matches_cpu(dim: int) -> None:
     np.testing.assert_allclose(gpu.entropy, cpu.entropy, atol=1e-10)
     np.testing.assert_allclose(gpu.cross_entropy, cpu.cross_entropy, atol=1e-10)
     np.testing.assert_array_equal(gpu.argmax, cpu.argmax)
+
+
+# -- the fused dim=1 path ---------------------------------------------------------------
+#
+# dim=1 never calls torch.softmax: it reduces exp((x - max) / T) to two row sums
+# (S and sum exp(s) * s) and finishes each statistic in float64. These tests hold it
+# to the plain reference (torch.softmax / log_softmax / cross_entropy in float64 on the
+# logits as stored in the dtype) at vocabulary sizes. Tolerances of the float32 path:
+FUSED_TOL = {
+    "heatmap": 2e-6,  # float32 cells, absolute (p <= 1)
+    "probability": 2e-6,  # max probability, absolute
+    "entropy": 1e-5,  # nats, absolute: up to log(262,144) = 12.5 nats
+    "cross_entropy": 1e-5,  # nats, absolute
+}
+
+
+@pytest.fixture(autouse=True)
+def _no_kept_facts():
+    """Each test starts and ends without facts kept from another test's batch."""
+    batch_module.clear_cache()
+    yield
+    batch_module.clear_cache()
+
+
+def _reference(
+    data: np.ndarray, t: float, dtype: str, targets: np.ndarray | None = None, eps: float = 0.0
+) -> dict[str, np.ndarray]:
+    """torch.softmax + separate reductions, in float64, on the logits stored in ``dtype``."""
+    x = _stored(data, dtype) / t
+    p = torch.softmax(x, dim=1)
+    logp = torch.log_softmax(x, dim=1)
+    # 0 * log 0 = 0 for masked classes; a NaN row stays NaN.
+    entropy = -torch.where(p > 0, p * logp, 0.0).sum(dim=1)
+    entropy[torch.isnan(p).any(dim=1)] = torch.nan
+    out = {
+        "p": p.numpy(),
+        "entropy": entropy.numpy(),
+        "max_probability": p.amax(dim=1).numpy(),
+        "argmax": p.argmax(dim=1).numpy(),
+        "row_sums": p.sum(dim=1).numpy(),
+    }
+    if targets is not None:
+        out["cross_entropy"] = F.cross_entropy(
+            x, torch.tensor(targets), label_smoothing=eps, reduction="none"
+        ).numpy()
+    return out
+
+
+def _assert_fused_matches(result, ref: dict[str, np.ndarray], tol: dict[str, float]) -> None:
+    rb, cb = result.heatmap_row_bin, result.heatmap_col_bin
+    np.testing.assert_allclose(
+        result.heatmap, _max_binned(ref["p"], rb, cb), atol=tol["heatmap"], rtol=0
+    )
+    np.testing.assert_allclose(result.entropy, ref["entropy"], atol=tol["entropy"], rtol=0)
+    np.testing.assert_allclose(
+        result.max_probability, ref["max_probability"], atol=tol["probability"], rtol=1e-6
+    )
+    np.testing.assert_array_equal(result.argmax, ref["argmax"])
+    np.testing.assert_allclose(result.row_sums, ref["row_sums"], atol=1e-6, rtol=0)
+    if "cross_entropy" in ref:
+        np.testing.assert_allclose(
+            result.cross_entropy, ref["cross_entropy"], atol=tol["cross_entropy"], rtol=1e-7
+        )
+
+
+def _vocabulary_logits(n: int, c: int, seed: int) -> np.ndarray:
+    """LLM-like rows: a broad normal body, a few strong candidates, one peaked row."""
+    rng = np.random.default_rng(seed)
+    data = rng.normal(size=(n, c)).astype(np.float32) * 2.5
+    data[:, rng.integers(0, c, 5)] += 9.0
+    data[0, c // 3] = 40.0  # nearly one-hot
+    return data
+
+
+@pytest.mark.parametrize(("n", "c"), [(7, 50_257), (2, 262_144)])
+@pytest.mark.parametrize("temperature", [0.3, 1.0, 2.5])
+def test_fused_path_matches_the_float64_reference_at_vocabulary_size(
+    n: int, c: int, temperature: float
+) -> None:
+    data = _vocabulary_logits(n, c, seed=c)
+    targets = np.random.default_rng(1).integers(0, c, n)
+    targets[-1] = -100
+    eps = 0.1
+    result = batch_statistics(
+        BatchRequest(data, temperature, 1, "float32", "cpu", targets, eps), chunk_rows=3
+    )
+    assert result.heatmap_col_bin == math.ceil(c / batch_module.HEATMAP_MAX_COLS) > 1
+    ref = _reference(data, temperature, "float32", targets, eps)
+    _assert_fused_matches(result, ref, FUSED_TOL)
+    assert result.mean_cross_entropy == pytest.approx(
+        float(ref["cross_entropy"][:-1].mean()), abs=FUSED_TOL["cross_entropy"]
+    )
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64"])
+def test_fused_path_in_other_dtypes(dtype: str) -> None:
+    # Half types are stored in the dtype and computed in float32, as torch's
+    # softmax kernels do; the reference sees the same stored values.
+    data = _logits(9, 5000, seed=2)
+    targets = np.random.default_rng(3).integers(0, 5000, 9)
+    result = batch_statistics(BatchRequest(data, 0.7, 1, dtype, "cpu", targets, 0.05), chunk_rows=4)
+    ref = _reference(data, 0.7, dtype, targets, 0.05)
+    # float64 is computed in float64; only the heatmap is float32 (half an ulp of 1).
+    tol = FUSED_TOL if dtype != "float64" else {**dict.fromkeys(FUSED_TOL, 1e-12), "heatmap": 6e-8}
+    _assert_fused_matches(result, ref, tol)
+
+
+@pytest.mark.parametrize("temperature", [0.01, 0.05])
+def test_small_temperature_clamps_the_exponent_without_changing_results(temperature: float) -> None:
+    # (x - max) / T reaches -3000 here: far below where exp2 leaves the normal range.
+    data = _logits(6, 3000, seed=4, scale=10.0)
+    targets = np.random.default_rng(5).integers(0, 3000, 6)
+    result = batch_statistics(
+        BatchRequest(data, temperature, 1, "float32", "cpu", targets, 0.2), chunk_rows=4
+    )
+    _assert_fused_matches(result, _reference(data, temperature, "float32", targets, 0.2), FUSED_TOL)
+
+
+def test_masked_logits_stay_exact() -> None:
+    # Masking with -inf (top-k filtering, padding) is common in real dumps.
+    data = _logits(5, 2000, seed=6)
+    data[:, 1000:] = -np.inf
+    data[3, :990] = -np.inf  # only ten classes left
+    targets = np.array([3, 1500, 7, 1995, -100])  # row 1's target is masked: infinite loss
+    for eps in (0.0, 0.3):
+        batch_module.clear_cache()
+        result = batch_statistics(
+            BatchRequest(data, 0.8, 1, "float32", "cpu", targets, eps), chunk_rows=2
+        )
+        ref = _reference(data, 0.8, "float32", targets, eps)
+        assert np.isinf(ref["cross_entropy"][1])
+        _assert_fused_matches(result, ref, FUSED_TOL)
+        assert result.nonfinite_count == int(np.isinf(data).sum())
+        assert np.isfinite(result.entropy).all()
+
+
+def test_rows_of_nan_and_inf_next_to_fast_rows() -> None:
+    data = _logits(8, 3000, seed=7)
+    data[1, 5] = np.nan
+    data[4, 9] = np.inf
+    data[6, :] = -np.inf
+    targets = np.random.default_rng(8).integers(0, 3000, 8)
+    result = batch_statistics(
+        BatchRequest(data, 1.5, 1, "float32", "cpu", targets, 0.1), chunk_rows=3
+    )
+    ref = _reference(data, 1.5, "float32", targets, 0.1)
+    bad = np.array([1, 4, 6])
+    good = np.setdiff1d(np.arange(8), bad)
+    assert np.isnan(ref["entropy"][bad]).all() and np.isnan(ref["p"][bad]).all()
+    np.testing.assert_array_equal(np.isnan(result.entropy), np.isnan(ref["entropy"]))
+    np.testing.assert_array_equal(result.argmax[bad], -1)
+    assert np.isnan(result.heatmap[bad]).all() and not np.isnan(result.heatmap[good]).any()
+    assert np.isnan(result.cross_entropy[bad]).all()
+    np.testing.assert_allclose(
+        result.entropy[good], ref["entropy"][good], atol=FUSED_TOL["entropy"]
+    )
+    np.testing.assert_allclose(
+        result.cross_entropy[good], ref["cross_entropy"][good], atol=FUSED_TOL["cross_entropy"]
+    )
+    assert result.nonfinite_count == 2 + 3000
+
+
+def test_finite_logits_whose_sum_overflows_float32() -> None:
+    # 3e38 + 3e38 is inf in float32: the mean log p for label smoothing must not be.
+    data = np.array([[3e38, 3e38, 1.0], [1.0, 2.0, 3.0]], dtype=np.float32)
+    targets = np.array([2, 0])
+    result = batch_statistics(BatchRequest(data, 1.0, 1, "float32", "cpu", targets, 0.3))
+    ref = _reference(data, 1.0, "float32", targets, 0.3)
+    assert result.nonfinite_count == 0
+    np.testing.assert_allclose(result.cross_entropy, ref["cross_entropy"], rtol=1e-6)
+    np.testing.assert_allclose(result.entropy, ref["entropy"], atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_naive_overflow_at_the_limit_follows_the_definition(dtype: str) -> None:
+    # Rows whose naive log-sum-exp sits within rounding of log(max): each is decided
+    # by what a naive exp/sum in the dtype actually does.
+    limit = dtype_info(dtype).naive_limit
+    offsets = np.array([-1e-3, -1e-5, -1e-7, 0.0, 1e-7, 1e-5, 1e-3])
+    data = np.full((offsets.size, 4), -50.0)
+    data[:, 0] = data[:, 1] = limit - math.log(2.0) + offsets * abs(limit)  # two equal maxima
+    result = batch_statistics(BatchRequest(data, 1.0, 1, dtype, "cpu"))
+    stored = torch.tensor(data).to(getattr(torch, dtype))
+    exps = torch.exp(stored)
+    naive = torch.isinf(exps).any(dim=1) | torch.isinf(exps.double().sum(dim=1).to(stored.dtype))
+    assert result.naive_overflow_rows == int(naive.sum())
+    assert 0 < result.naive_overflow_rows < offsets.size
+
+
+def test_kept_facts_serve_a_new_temperature_for_the_same_read_only_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = _vocabulary_logits(6, 9000, seed=9)
+    data.setflags(write=False)  # as a memory-mapped file is
+    targets = np.random.default_rng(10).integers(0, 9000, 6)
+    batch_statistics(BatchRequest(data, 1.0, 1, "float32", "cpu", targets, 0.1), chunk_rows=4)
+
+    learnt: list[int] = []
+    original = batch_module._RowKernel._learn
+    monkeypatch.setattr(
+        batch_module._RowKernel,
+        "_learn",
+        lambda self, r0, r1, *rest: (learnt.append(r0), original(self, r0, r1, *rest)),
+    )
+    warm = batch_statistics(
+        BatchRequest(data, 0.4, 1, "float32", "cpu", targets, 0.1), chunk_rows=4
+    )
+    assert learnt == []  # nothing was re-read for the facts
+    _assert_fused_matches(warm, _reference(data, 0.4, "float32", targets, 0.1), FUSED_TOL)
+    batch_module.clear_cache()
+    cold = batch_statistics(
+        BatchRequest(data, 0.4, 1, "float32", "cpu", targets, 0.1), chunk_rows=4
+    )
+    assert learnt == [0, 4]
+    np.testing.assert_allclose(warm.entropy, cold.entropy, rtol=1e-12)
+    np.testing.assert_array_equal(warm.heatmap, cold.heatmap)
+
+    # Another batch of the same shape, or a different dtype, is learnt afresh.
+    other = np.ascontiguousarray(data[::-1])
+    other.setflags(write=False)
+    learnt.clear()
+    batch_statistics(BatchRequest(other, 0.4, 1, "float32", "cpu"), chunk_rows=4)
+    assert learnt == [0, 4]
+    learnt.clear()
+    batch_statistics(BatchRequest(other, 0.4, 1, "float16", "cpu"), chunk_rows=4)
+    assert learnt == [0, 4]
+
+
+def test_a_writable_batch_edited_in_place_is_never_stale() -> None:
+    data = _logits(4, 5000, seed=11).astype(np.float32)
+    batch_statistics(BatchRequest(data, 1.0, 1, "float32", "cpu"))
+    data[2, 17] = 60.0  # a writable array may change between two calls
+    result = batch_statistics(BatchRequest(data, 0.9, 1, "float32", "cpu"))
+    assert result.argmax[2] == 17
+    _assert_fused_matches(result, _reference(data, 0.9, "float32"), FUSED_TOL)
+
+
+def test_reading_a_read_only_batch_directly_equals_staging_it() -> None:
+    # Warm, a float32 read-only batch is read in place; a float64 one is converted first.
+    data64 = _logits(10, 4500, seed=12)
+    data32 = data64.astype(np.float32)
+    data32.setflags(write=False)
+    data64.setflags(write=False)
+    results = []
+    for data in (data32, data64):
+        batch_statistics(BatchRequest(data, 1.0, 1, "float32", "cpu"), chunk_rows=3)
+        results.append(batch_statistics(BatchRequest(data, 0.6, 1, "float32", "cpu"), chunk_rows=3))
+    direct, staged = results
+    np.testing.assert_array_equal(direct.entropy, staged.entropy)
+    np.testing.assert_array_equal(direct.heatmap, staged.heatmap)
+
+
+def test_chunk_workers_give_the_sequential_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batch_module, "PARALLEL_MIN_ELEMENTS", 0)
+    monkeypatch.setattr(batch_module, "HEATMAP_MAX_ROWS", 9)  # row bins of 5 straddle chunks of 3
+    data = _vocabulary_logits(41, 6000, seed=13)
+    data[20, 3] = np.nan  # a careful row among the workers' chunks
+    targets = np.random.default_rng(14).integers(0, 6000, 41)
+    runs = {}
+    for workers in (1, 3):
+        monkeypatch.setattr(batch_module, "WORKERS", workers)
+        seen: list[float] = []
+        runs[workers] = batch_statistics(
+            BatchRequest(data, 0.7, 1, "float32", "cpu", targets, 0.1),
+            chunk_rows=3,
+            progress=seen.append,
+        )
+        # Workers report as chunks complete (several may complete between two reports).
+        assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) >= 2
+    one, three = runs[1], runs[3]
+    assert three.heatmap_row_bin == 5
+    np.testing.assert_array_equal(three.heatmap, one.heatmap)
+    np.testing.assert_array_equal(three.entropy, one.entropy)
+    np.testing.assert_array_equal(three.cross_entropy, one.cross_entropy)
+    ref = _reference(data, 0.7, "float32", targets, 0.1)
+    good = np.isfinite(ref["entropy"])
+    np.testing.assert_allclose(three.entropy[good], ref["entropy"][good], atol=FUSED_TOL["entropy"])
+
+
+def test_chunk_workers_stop_on_cancel(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batch_module, "PARALLEL_MIN_ELEMENTS", 0)
+    monkeypatch.setattr(batch_module, "WORKERS", 2)
+    with pytest.raises(BatchCancelled):
+        batch_statistics(
+            BatchRequest(_logits(60, 500), device="cpu"), chunk_rows=2, cancelled=lambda: True
+        )
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n=st.integers(1, 12),
+    c=st.integers(1, 9000),
+    chunk_rows=st.integers(1, 13),
+    temperature=st.floats(0.02, 50.0),
+    eps=st.sampled_from([0.0, 0.1, 1.0]),
+    scale=st.sampled_from([0.1, 3.0, 30.0]),
+    seed=st.integers(0, 2**16),
+)
+def test_fused_path_matches_the_reference_for_any_shape(
+    n: int, c: int, chunk_rows: int, temperature: float, eps: float, scale: float, seed: int
+) -> None:
+    data = _logits(n, c, seed=seed, scale=scale).astype(np.float32)
+    targets = np.random.default_rng(seed + 1).integers(0, c, n)
+    result = batch_statistics(
+        BatchRequest(data, temperature, 1, "float32", "cpu", targets, eps), chunk_rows=chunk_rows
+    )
+    _assert_fused_matches(result, _reference(data, temperature, "float32", targets, eps), FUSED_TOL)
+
+
+def test_kept_facts_go_with_their_batch() -> None:
+    data = _logits(3, 9000, seed=15).astype(np.float32)
+    data.setflags(write=False)
+    batch_statistics(BatchRequest(data, 1.0, 1, "float32", "cpu"))
+    batch_statistics(BatchRequest(data, 1.0, 0, "float32", "cpu"))
+    assert set(batch_module._FACTS) == {0, 1}
+    del data  # the batch is closed: nothing may keep its binned maxima alive
+    assert batch_module._FACTS == {}
+
+
+# -- the fused dim=0 path -----------------------------------------------------------------
+
+
+def _reference_columns(
+    data: np.ndarray, t: float, dtype: str, targets: np.ndarray, eps: float
+) -> dict[str, np.ndarray]:
+    """Softmax down the columns (dim=0) and the per-row loss of those probabilities, float64."""
+    x = _stored(data, dtype) / t
+    p = torch.softmax(x, dim=0)
+    logp = torch.log_softmax(x, dim=0)
+    entropy = -torch.where(p > 0, p * logp, 0.0).sum(dim=0)
+    entropy[torch.isnan(p).any(dim=0)] = torch.nan
+    q = F.one_hot(torch.tensor(targets), data.shape[1]).double() * (1.0 - eps) + eps / data.shape[1]
+    return {
+        "p": p.numpy(),
+        "entropy": entropy.numpy(),
+        "max_probability": p.amax(dim=0).numpy(),
+        "argmax": p.argmax(dim=0).numpy(),
+        "row_sums": p.sum(dim=1).numpy(),
+        "cross_entropy": (-torch.where(q > 0, q * logp, 0.0).sum(dim=1)).numpy(),
+    }
+
+
+@pytest.mark.parametrize("temperature", [0.05, 1.0, 3.0])
+def test_columns_path_matches_the_float64_reference(
+    monkeypatch: pytest.MonkeyPatch, temperature: float
+) -> None:
+    monkeypatch.setattr(batch_module, "HEATMAP_MAX_COLS", 64)  # bins of 7 columns
+    data = _logits(300, 444, seed=16, scale=4.0).astype(np.float32)
+    data[:150, 5] = -np.inf  # half of one column masked
+    data[17, 9] = 25.0
+    targets = np.random.default_rng(17).integers(0, 444, 300)
+    data.setflags(write=False)
+    for _ in range(2):  # first view, then with the kept facts
+        result = batch_statistics(
+            BatchRequest(data, temperature, 0, "float32", "cpu", targets, 0.1), chunk_rows=64
+        )
+        ref = _reference_columns(data, temperature, "float32", targets, 0.1)
+        assert result.heatmap_col_bin == 7
+        np.testing.assert_allclose(
+            result.heatmap, _max_binned(ref["p"], 1, 7), atol=FUSED_TOL["heatmap"], rtol=0
+        )
+        np.testing.assert_allclose(result.entropy, ref["entropy"], atol=FUSED_TOL["entropy"])
+        np.testing.assert_allclose(
+            result.max_probability, ref["max_probability"], atol=FUSED_TOL["probability"]
+        )
+        np.testing.assert_array_equal(result.argmax, ref["argmax"])
+        np.testing.assert_allclose(result.row_sums, ref["row_sums"], rtol=2e-6)
+        np.testing.assert_allclose(
+            result.cross_entropy, ref["cross_entropy"], atol=FUSED_TOL["cross_entropy"], rtol=1e-6
+        )
+        assert result.nonfinite_count == 150
+
+
+def test_a_nan_column_spoils_every_row_sum_like_torch() -> None:
+    data = _logits(40, 30, seed=18)
+    data[7, 3] = np.nan
+    data[:, 8] = -np.inf
+    targets = np.random.default_rng(19).integers(0, 30, 40)
+    targets[0] = 4
+    for eps in (0.0, 0.2):
+        result = batch_statistics(
+            BatchRequest(data, 0.9, 0, "float32", "cpu", targets, eps), chunk_rows=9
+        )
+        ref = _reference_columns(data, 0.9, "float32", targets, eps)
+        np.testing.assert_array_equal(np.isnan(result.entropy), np.isnan(ref["entropy"]))
+        np.testing.assert_array_equal(result.argmax == -1, np.isnan(ref["entropy"]))
+        assert np.isnan(result.row_sums).all() and np.isnan(ref["row_sums"]).all()
+        np.testing.assert_array_equal(
+            np.isnan(result.cross_entropy), np.isnan(ref["cross_entropy"])
+        )
+        np.testing.assert_array_equal(np.isnan(result.heatmap), np.isnan(ref["p"]))
+        good = ~np.isnan(ref["cross_entropy"])
+        # Without smoothing only rows whose target is a NaN column lose their loss;
+        # with it every row does (its mean of log p covers the NaN columns).
+        assert good.any() if eps == 0.0 else not good.any()
+        np.testing.assert_allclose(
+            result.cross_entropy[good], ref["cross_entropy"][good], atol=FUSED_TOL["cross_entropy"]
+        )
+
+
+def test_kept_facts_follow_the_dim_of_the_same_batch() -> None:
+    data = _logits(50, 60, seed=20).astype(np.float32)
+    data.setflags(write=False)
+    for dim in (1, 0, 1, 0):
+        result = batch_statistics(BatchRequest(data, 0.6, dim, "float32", "cpu"), chunk_rows=7)
+        p = torch.softmax(torch.tensor(data).double() / 0.6, dim=dim)
+        np.testing.assert_allclose(result.heatmap, p.numpy(), atol=FUSED_TOL["heatmap"])
+        np.testing.assert_array_equal(result.argmax, p.argmax(dim=dim).numpy())
+
+
+# -- memory-mapped batches: read with pread, never through the map -----------------------
+
+
+@pytest.fixture
+def pread_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    calls: list[tuple[int, int]] = []
+    original = batch_module._FileRows.read
+    monkeypatch.setattr(
+        batch_module._FileRows,
+        "read",
+        lambda self, r0, r1, out: (calls.append((r0, r1)), original(self, r0, r1, out))[1],
+    )
+    return calls
+
+
+@pytest.mark.parametrize("dim", [1, 0])
+def test_a_memory_mapped_batch_is_read_with_pread(tmp_path, pread_calls, dim: int) -> None:
+    data = _logits(37, 700, seed=21).astype(np.float32)
+    data[3, 5] = np.nan
+    targets = np.random.default_rng(22).integers(0, 700, 37)
+    np.save(tmp_path / "logits.npy", data)
+    mapped = np.load(tmp_path / "logits.npy", mmap_mode="r")
+    request = BatchRequest(mapped, 0.8, dim, "float32", "cpu", targets, 0.1)
+    for _ in range(2):  # first view, then with the kept facts
+        result = batch_statistics(request, chunk_rows=5)
+        in_memory = batch_statistics(
+            BatchRequest(data, 0.8, dim, "float32", "cpu", targets, 0.1), chunk_rows=5
+        )
+        assert pread_calls and pread_calls[0] == (0, 5)
+        np.testing.assert_array_equal(result.heatmap, in_memory.heatmap)
+        np.testing.assert_array_equal(result.entropy, in_memory.entropy)
+        np.testing.assert_array_equal(result.cross_entropy, in_memory.cross_entropy)
+        pread_calls.clear()
+
+
+def test_rows_of_a_mapped_view_are_read_at_their_offset(tmp_path, pread_calls) -> None:
+    # A safetensors-like layout: a header, then a flat tensor mapped at an offset and
+    # reshaped; the batch handed over is a view that starts a few rows in.
+    data = _logits(20, 33, seed=23).astype(np.float32)
+    path = tmp_path / "raw.bin"
+    path.write_bytes(b"H" * 24 + data.tobytes())
+    flat = np.memmap(path, dtype=np.float32, mode="r", offset=24, shape=(data.size,))
+    view = flat.reshape(data.shape)[4:]
+    result = batch_statistics(BatchRequest(view, 1.3, 1, "float32", "cpu"), chunk_rows=6)
+    assert pread_calls
+    ref = _reference(data[4:], 1.3, "float32")
+    np.testing.assert_allclose(result.heatmap, ref["p"], atol=FUSED_TOL["heatmap"])
+    np.testing.assert_allclose(result.entropy, ref["entropy"], atol=FUSED_TOL["entropy"])
+
+
+def test_a_file_replaced_since_it_was_mapped_is_read_through_the_map(tmp_path, pread_calls) -> None:
+    data = _logits(10, 50, seed=24).astype(np.float32)
+    np.save(tmp_path / "logits.npy", data)
+    mapped = np.load(tmp_path / "logits.npy", mmap_mode="r")
+    np.save(tmp_path / "other.npy", data[::-1] * 2)
+    os.replace(tmp_path / "other.npy", tmp_path / "logits.npy")  # same path, new file
+    result = batch_statistics(BatchRequest(mapped, 1.0, 1, "float32", "cpu"), chunk_rows=3)
+    assert pread_calls == []  # the path now names another file: never read it
+    ref = _reference(data, 1.0, "float32")
+    np.testing.assert_allclose(result.heatmap, ref["p"], atol=FUSED_TOL["heatmap"])
+
+
+@pytest.mark.parametrize("dim", [1, 0])
+def test_progress_of_many_chunks_comes_in_steps_of_a_percent(dim: int) -> None:
+    seen: list[float] = []
+    batch_statistics(
+        BatchRequest(_logits(3000, 3), dim=dim, device="cpu"), chunk_rows=1, progress=seen.append
+    )
+    # 3,000 (dim=1) or 9,000 (dim=0: three passes) chunks, reported at most every 1%.
+    assert 50 <= len(seen) <= 102
+    assert seen == sorted(seen) and seen[-1] == 1.0
+    steps = [b - a for a, b in zip(seen, seen[1:], strict=False) if b < 1.0]
+    assert steps and min(steps) >= 0.01 - 1e-12  # 1.0 itself is always reported
+
+
+# -- temperatures and logits at the ends of the range ------------------------------------
+
+
+@pytest.mark.parametrize("dim", [1, 0])
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
+def test_a_temperature_beyond_float32_is_uniform_over_the_finite_logits(
+    dtype: str, dim: int
+) -> None:
+    # 1/T = 1e-100 is 0 in float32: (-inf) * 0 would be NaN. The limit is uniform over
+    # the finite logits, -inf staying at probability 0 (float64 torch agrees).
+    data = np.array([[0.0, -np.inf, 3.0], [1.0, 2.0, 5.0]])
+    result = batch_statistics(BatchRequest(data, 1e100, dim, dtype, "cpu"))
+    p = torch.softmax(_stored(data, dtype) / 1e100, dim=dim).numpy()
+    assert not np.isnan(p).any()
+    np.testing.assert_allclose(result.heatmap, p, atol=1e-6)
+    entropy = -torch.where(torch.tensor(p) > 0, torch.tensor(p) * torch.tensor(p).log(), 0.0)
+    np.testing.assert_allclose(result.entropy, entropy.sum(dim=dim).numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("dim", [1, 0])
+def test_label_smoothing_with_huge_equal_logits(dim: int) -> None:
+    # Six logits of -1e18: mean(x) - max(x) cancels catastrophically in float32.
+    data = np.full((2, 6), -1e18)
+    targets = np.array([2, 5])
+    result = batch_statistics(BatchRequest(data, 1.0, dim, "float32", "cpu", targets, 0.1))
+    if dim == 1:
+        expected = _reference(data, 1.0, "float32", targets, 0.1)["cross_entropy"]
+        np.testing.assert_allclose(expected, math.log(6), rtol=1e-12)
+    else:
+        expected = _reference_columns(data, 1.0, "float32", targets, 0.1)["cross_entropy"]
+    np.testing.assert_allclose(result.cross_entropy, expected, rtol=1e-6)
+
+
+def test_the_loss_of_a_target_whose_probability_underflows_at_tiny_t_is_infinite() -> None:
+    # T = 1e-310: the target's probability is exactly 0 (torch's log_softmax in float16
+    # gives -inf there, so the loss is inf), not a huge finite number. The compute
+    # core's cross_entropy (one vector at a time) is the reference.
+    from softmax_lab.compute.losses import cross_entropy
+
+    data = np.array([[6.176, -36.72], [1.0, 2.0]])
+    targets = np.array([1, 1])
+    result = batch_statistics(BatchRequest(data, 1e-310, 1, "float16", "cpu", targets))
+    expected = cross_entropy(data, targets, temperature=1e-310, dtype="float16", device="cpu")
+    np.testing.assert_array_equal(expected.per_row, [np.inf, 0.0])
+    np.testing.assert_array_equal(result.cross_entropy, expected.per_row)
+
+
+def test_tiny_differences_at_a_tinier_temperature_still_decide() -> None:
+    # 1e-40 (subnormal) against 0 at T = 1.5e-65: (x - max) / T is -6.8e24, far beyond any
+    # clamped 1/T: the row is [0, 0, 0.5, 0, 0, 0.5], as float64 torch gives.
+    data = np.array([[0.0, 0.0, 1e-40, 0.0, 0.0, 1e-40]], dtype=np.float32)
+    result = batch_statistics(BatchRequest(data, 1.4682485263973652e-65, 1, "float32", "cpu"))
+    np.testing.assert_array_equal(result.heatmap, [[0, 0, 0.5, 0, 0, 0.5]])
+    assert result.entropy[0] == pytest.approx(math.log(2), abs=1e-6)
+
+
+def test_a_temperature_near_float64_max() -> None:
+    # T = 1.7e308: x / T is 0 for 1e38 and 4.57 alike: uniform (float64 torch agrees).
+    data = np.array([[1e38, 4.5698266], [0.0, 0.0]], dtype=np.float32)
+    result = batch_statistics(BatchRequest(data, 1.7080916200964492e308, 1, "bfloat16", "cpu"))
+    np.testing.assert_allclose(result.heatmap, 0.5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("row", "temperature", "dtype", "target"),
+    [
+        ([-3.367, 2.0, 1e4], 1e-3, "float16", 0),  # log p of two classes beyond float16
+        ([3.8316364e-12, 0.0], 1e-310, "float64", 1),  # 1/T overflows float64, x / T does not
+    ],
+)
+def test_fully_smoothed_loss_at_the_ends_of_the_range(
+    row: list[float], temperature: float, dtype: str, target: int
+) -> None:
+    from softmax_lab.compute.losses import cross_entropy
+
+    data, targets = np.array([row]), np.array([target])
+    result = batch_statistics(BatchRequest(data, temperature, 1, dtype, "cpu", targets, 1.0))
+    expected = cross_entropy(
+        data, targets, temperature=temperature, label_smoothing=1.0, dtype=dtype, device="cpu"
+    )
+    np.testing.assert_allclose(result.cross_entropy, expected.per_row, rtol=1e-12)
