@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 LOG    := $(VENV)/install.log
 
-.PHONY: run test test-all lint screenshots clean
+.PHONY: run test test-all lint screenshots bench clean
 
 $(BIN)/python:
 	@echo "Creating $(VENV) ..."
@@ -36,6 +36,10 @@ test-all: lint
 # The README pictures, rendered from the real window (offscreen).
 screenshots: $(STAMP)
 	@$(BIN)/python docs/make_screenshots.py docs
+
+# The benchmark suite (not part of `make test`): one table, and bench-results.json.
+bench: $(STAMP)
+	@$(BIN)/python -m tests.benchmarks
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis
