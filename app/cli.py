@@ -2,11 +2,12 @@
 
 ``softmax-lab [FILE] [--quit-after MS]`` opens the window;
 ``softmax-lab table ...`` computes with the compute core and writes a table;
-``softmax-lab chart ...`` is reserved for chart export.
+``softmax-lab chart ...`` draws a chart or panel into a PNG, SVG or PDF file.
 
 This module is Qt-free and imports neither Qt nor torch at import time (the
 window module and the compute functions are imported inside the functions that
-need them), so ``--help`` and ``--version`` answer at once.
+need them), so ``--help`` and ``--version`` answer at once. Only ``chart``
+loads Qt, on the offscreen platform: it never opens a window.
 
 Every error a person can fix ends with exit status 2 and exactly one line on
 stderr that starts ``softmax-lab: error:`` (no usage dump, no traceback).
@@ -19,7 +20,7 @@ import os
 import re
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 from softmax_lab.compute.dtypes import DEFAULT_DTYPE, DTYPE_NAMES
 from softmax_lab.compute.errors import SoftmaxLabError
@@ -70,6 +71,8 @@ _WINDOW_EPILOG = """\
 commands:
   softmax-lab table ...   write a softmax table (Markdown, CSV, LaTeX, JSON) without
                           opening the window; see `softmax-lab table --help`
+  softmax-lab chart ...   draw a chart or panel into a PNG, SVG or PDF file without
+                          opening the window; see `softmax-lab chart --help`
 """
 
 _TABLE_DESCRIPTION = """\
@@ -118,7 +121,7 @@ exit status: 0 on success, 2 on a usage or input error (one line on stderr).
 
 
 def window_parser() -> argparse.ArgumentParser:
-    """The parser of ``softmax-lab [FILE] [--quit-after MS] [--version]``."""
+    """The parser of ``softmax-lab [FILE] [--quit-after MS] [--lecture FILE] [--present] [--version]``."""
     parser = _Parser(
         prog=PROG,
         description="Softmax Lab: explore softmax, log-softmax and cross-entropy.",
@@ -126,12 +129,24 @@ def window_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
-    parser.add_argument("file", nargs="?", metavar="FILE", help="logits to open (CSV, npy, ...)")
+    parser.add_argument("file", nargs="?", metavar="FILE", help="logits (CSV, npy, ...) or a session (.softmaxlab.json) to open")
     parser.add_argument(
         "--quit-after",
         metavar="MS",
         type=_milliseconds,
         help="close the window after MS milliseconds (scripted demos, smoke tests)",
+    )
+    parser.add_argument(
+        "--lecture",
+        metavar="FILE",
+        help='open a lecture (a TOML file of scenes) with its scene list; "builtin" is '
+        "the packaged lecture",
+    )
+    parser.add_argument(
+        "--present",
+        action="store_true",
+        help="start in presenter mode: fullscreen; arrows or Page Up/Down step scenes, "
+        "+/- temperature, Esc leaves",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
     return parser
@@ -166,6 +181,20 @@ def table_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
+    _add_input_options(parser)
+    parser.add_argument("--format", choices=TABLE_FORMATS, help="output format (markdown)")
+    parser.add_argument(
+        "--digits", type=_digits, default=3, metavar="N", help="decimals in tables (3)"
+    )
+    parser.add_argument("-o", "--output", metavar="PATH", help="write to PATH (replaces it)")
+    parser.add_argument(
+        "--force", action="store_true", help="accepted for scripts: -o already replaces PATH"
+    )
+    return parser
+
+
+def _add_input_options(parser: argparse.ArgumentParser) -> None:
+    """The options ``table`` and ``chart`` share: the logits and how to compute."""
     parser.add_argument("file", nargs="?", metavar="FILE", help="file holding the logits")
     parser.add_argument("--logits", metavar="NUMBERS", help='logits, e.g. "2,1,0.1"')
     parser.add_argument("--name", metavar="ARRAY", help="which array in FILE (npz, safetensors)")
@@ -183,11 +212,103 @@ def table_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--device", default="auto", metavar="auto|cpu|cuda", help="where to compute (auto)"
     )
-    parser.add_argument("--format", choices=TABLE_FORMATS, help="output format (markdown)")
-    parser.add_argument(
-        "--digits", type=_digits, default=3, metavar="N", help="decimals in tables (3)"
+
+
+CHART_VIEWS = ("probabilities", "log", "logits", "gradient", "overflow", "steps", "heatmap")
+"""``--view`` choices (the same as widgets/chart_export.py's EXPORT_VIEWS; kept here so
+that parsing stays Qt-free)."""
+CHART_THEMES = ("light", "dark")
+_CHART_SUFFIXES = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
+
+_CHART_DESCRIPTION = """\
+Draw one view of the lab into a PNG, SVG or PDF file, as the window draws it,
+without opening a window (Qt runs on its offscreen platform).
+
+Logits come from FILE or --logits exactly as for `softmax-lab table`; the same
+options set the temperature, dim, targets, label smoothing, dtype and device.
+"""
+
+_CHART_EPILOG = """\
+views:
+  probabilities  bar chart of p = softmax(x / T), with the T = 1 ghost bars (default)
+  log            bar chart of log_softmax(x / T)
+  logits         bar chart of the logits
+  gradient       d loss / d logits (needs --target or --targets)
+  overflow       the overflow lab: verdict, naive-limit gauge, naive vs stable table
+  steps          the step-by-step table
+  heatmap        the batch heatmap (needs a 2-D FILE: N rows x C classes; --dim 1
+                 normalises rows, --dim 0 columns)
+  The other views draw one distribution: the slice --row R (default 0) along --dim.
+
+size:
+  --width x --height is the PNG's size in pixels (default 1600 x 1000 for charts;
+  tables are sized to their content). --dpi (default 200) is written into the
+  PNG and sets the physical size of SVG and PDF (width / dpi inches); text keeps
+  its point size at that physical size. Light theme (white background) unless
+  --theme dark.
+
+output:
+  -o PATH is required; its suffix picks the format (.png, .svg, .pdf). -o replaces
+  an existing file (naming it is the confirmation; --force is accepted and changes
+  nothing); the file is written to a temporary file first and renamed.
+
+exit status: 0 on success, 2 on a usage or input error (one line on stderr).
+"""
+
+
+def _pixels(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of pixels") from None
+    if not 16 <= value <= 12_000:
+        raise argparse.ArgumentTypeError(f"must be between 16 and 12000 pixels, not {value}")
+    return value
+
+
+def _dpi(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 10 <= value <= 2400:  # also rejects nan and inf
+        raise argparse.ArgumentTypeError(f"must be between 10 and 2400, not {text}")
+    return value
+
+
+def _row(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
+def chart_parser() -> argparse.ArgumentParser:
+    """The parser of ``softmax-lab chart ...`` (without the word ``chart``)."""
+    parser = _Parser(
+        prog=f"{PROG} chart",
+        description=_CHART_DESCRIPTION,
+        epilog=_CHART_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
     )
-    parser.add_argument("-o", "--output", metavar="PATH", help="write to PATH (replaces it)")
+    _add_input_options(parser)
+    parser.add_argument(
+        "--view", choices=CHART_VIEWS, default="probabilities", help="what to draw (probabilities)"
+    )
+    parser.add_argument(
+        "--row", type=_row, default=0, metavar="R", help="which distribution of FILE to draw (0)"
+    )
+    parser.add_argument("--theme", choices=CHART_THEMES, default="light", help="colours (light)")
+    parser.add_argument("--width", type=_pixels, metavar="PX", help="image width in pixels")
+    parser.add_argument("--height", type=_pixels, metavar="PX", help="image height in pixels")
+    parser.add_argument("--dpi", type=_dpi, default=200.0, metavar="N", help="dots per inch (200)")
+    parser.add_argument(
+        "-o", "--output", metavar="PATH", required=True, help="write to PATH (.png, .svg, .pdf)"
+    )
     parser.add_argument(
         "--force", action="store_true", help="accepted for scripts: -o already replaces PATH"
     )
@@ -237,7 +358,15 @@ def _run_window(argv: Sequence[str]) -> int:
     # Qt loads here and only here: the table command never pays for it.
     from softmax_lab.app.gui import launch_window
 
-    status = launch_window(file=args.file, quit_after_ms=args.quit_after)
+    lectures: dict[str, Any] = {}
+    if args.lecture is not None:
+        from softmax_lab.app.lecture import load_lecture, resolve_lecture_path
+
+        lectures["lecture"] = resolve_lecture_path(args.lecture)
+        load_lecture(lectures["lecture"])  # a bad file fails here, before Qt loads: exit 2
+    if args.present:
+        lectures["present"] = True
+    status = launch_window(file=args.file, quit_after_ms=args.quit_after, **lectures)
     return status if isinstance(status, int) else 0
 
 
@@ -258,6 +387,155 @@ def _run_table(argv: Sequence[str]) -> int:
     return 0
 
 
+def _run_chart(argv: Sequence[str]) -> int:
+    parser = chart_parser()
+    args = _parse(parser, _glue_numeric_values(argv, parser))
+    suffix = os.path.splitext(args.output)[1].lower()
+    if suffix not in _CHART_SUFFIXES:
+        raise CliError(
+            f"-o {args.output}: a chart is saved as .png, .svg or .pdf "
+            f"(got {suffix or 'no suffix'!r})"
+        )
+    session = chart_session(args)
+    data = _render_chart(session, args, _CHART_SUFFIXES[suffix])
+    from softmax_lab.compute.tables import write_bytes_atomic
+
+    try:
+        write_bytes_atomic(args.output, data)
+    except OSError as exc:
+        raise CliError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    return 0
+
+
+def chart_session(args: argparse.Namespace) -> Any:
+    """A Session holding what ``args`` (from :func:`chart_parser`) asks to draw, computed.
+
+    Vector views get the distribution ``--row`` along ``--dim`` (and its
+    target); ``heatmap`` gets the (N, C) batch. Qt-free: the session is plain data.
+    """
+    from pathlib import Path
+
+    import numpy as np
+
+    from softmax_lab.app.session import LoadedBatch, Session, default_names
+
+    inputs = _inputs(args)
+    data = np.asarray(inputs.logits, dtype=np.float64)
+    if data.size == 0:
+        raise CliError("the logits are empty: nothing to draw")
+    session = Session()
+    if args.view == "heatmap":
+        from softmax_lab.compute.batch import BatchRequest, batch_statistics
+
+        if data.ndim != 2:
+            raise CliError(
+                f"--view heatmap needs 2-D logits from FILE (N rows × C classes), "
+                f"got shape {tuple(data.shape)}"
+            )
+        if args.dim not in (-2, -1, 0, 1):
+            raise CliError(f"--dim {args.dim} is out of range for 2-D logits (use 1 or 0)")
+        dim = args.dim % 2
+        n, c = data.shape
+        # One target per row, as in the window (with dim=0 the loss is the wrong one, on purpose).
+        targets = _targets(args, n, c)
+        result = batch_statistics(
+            BatchRequest(
+                data=data,
+                temperature=inputs.temperature,
+                dim=dim,
+                dtype=args.dtype,
+                device=args.device,
+                targets=targets,
+                label_smoothing=inputs.smoothing,
+            )
+        )
+        path = None if args.file is None else Path(args.file)
+        batch = LoadedBatch(data, path, inputs.class_names, inputs.name, targets)
+        session.update(
+            temperature=inputs.temperature,
+            dtype=args.dtype,
+            device=args.device,
+            label_smoothing=inputs.smoothing,
+            batch=batch,
+            batch_dim=dim,
+            batch_analysis=result,
+        )
+        return session
+
+    from softmax_lab.compute.analysis import VectorRequest, analyse_vector
+
+    if data.ndim == 0:
+        data = data.reshape(1)
+    if not -data.ndim <= args.dim < data.ndim:
+        raise CliError(f"--dim {args.dim} is out of range for {data.ndim}-D logits")
+    dim = args.dim % data.ndim
+    rows = np.moveaxis(data, dim, -1).reshape(-1, data.shape[dim])
+    if args.row >= rows.shape[0]:
+        raise CliError(
+            f"--row {args.row} is out of range: the logits hold {rows.shape[0]} "
+            f"distribution(s) along dim {args.dim}"
+        )
+    vector = rows[args.row]
+    names = inputs.class_names
+    if names is None or dim != data.ndim - 1 or len(names) != vector.shape[0]:
+        names = default_names(vector.shape[0])
+    targets = _targets(args, rows.shape[0], vector.shape[0])
+    target = None if targets is None else int(targets[args.row])
+    if target is not None and target == -100:
+        target = None  # torch's ignore_index: no loss for this row
+    if args.view == "gradient" and target is None:
+        raise CliError("--view gradient needs a target: give --target K or --targets")
+    session.set_vector(vector, names)
+    session.update(
+        temperature=inputs.temperature,
+        dtype=args.dtype,
+        device=args.device,
+        target=target,
+        label_smoothing=inputs.smoothing,
+    )
+    analysis = analyse_vector(
+        VectorRequest(
+            logits=session.logits,
+            temperature=session.temperature,
+            dtype=session.dtype,
+            device=session.device,
+            target=session.target,
+            label_smoothing=session.label_smoothing,
+        )
+    )
+    session.update(analysis=analysis)
+    return session
+
+
+def _render_chart(session: Any, args: argparse.Namespace, fmt: str) -> bytes:
+    # Qt loads here and only here. The command never shows a window: the
+    # offscreen platform needs no display (a server, CI, an SSH session).
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        import pyqtgraph as pg
+
+        pg.setConfigOptions(antialias=True)
+        app = QApplication(sys.argv[:1])
+    from softmax_lab.widgets.chart_export import ChartOptions, render_view
+
+    options = ChartOptions(
+        view=args.view,
+        fmt=fmt,
+        width=args.width,
+        height=args.height,
+        dpi=args.dpi,
+        theme=args.theme,
+    )
+    try:
+        return render_view(session, options)
+    finally:
+        # Deliver the page's deleteLater while the application exists.
+        app.processEvents()
+
+
 def _format_for(output: str | None) -> str:
     if output:
         return _SUFFIX_FORMATS.get(os.path.splitext(output)[1].lower(), "markdown")
@@ -269,38 +547,13 @@ def table_text(args: argparse.Namespace, fmt: str) -> str:
     import numpy as np
 
     from softmax_lab.compute.losses import cross_entropy
-    from softmax_lab.compute.parsing import parse_int_vector, parse_number, parse_vector
     from softmax_lab.compute.softmax import compute_softmax
     from softmax_lab.compute.tables import result_tables, result_to_json, write_tables
     from softmax_lab.compute.types import SoftmaxRequest
-    from softmax_lab.compute.validation import check_temperature
 
-    if args.file is not None and args.logits is not None:
-        raise CliError("give the logits either as FILE or with --logits, not both")
-    if args.file is None and args.logits is None:
-        raise CliError('no logits: give a FILE or --logits "2,1,0.1"')
-    if args.name is not None and args.file is None:
-        raise CliError("--name picks an array inside FILE; it needs a FILE")
-    has_targets = args.target is not None or args.targets is not None
-    if args.label_smoothing is not None and not has_targets:
-        raise CliError("--label-smoothing needs --target or --targets")
-
-    class_names: tuple[str, ...] | None = None
-    if args.logits is not None:
-        logits = _labelled(parse_vector, args.logits, "--logits")
-    else:
-        from softmax_lab.compute.loaders import load_tensor
-
-        loaded = load_tensor(args.file, name=args.name)
-        logits = loaded.data
-        class_names = loaded.class_names
-    # Checked here too so that a bad T fails before torch loads (seconds).
-    temperature = check_temperature(_labelled(parse_number, args.temperature, "--temperature"))
-    smoothing = (
-        0.0
-        if args.label_smoothing is None
-        else _labelled(parse_number, args.label_smoothing, "--label-smoothing")
-    )
+    inputs = _inputs(args)
+    logits, class_names = inputs.logits, inputs.class_names
+    temperature, smoothing = inputs.temperature, inputs.smoothing
 
     result = compute_softmax(
         SoftmaxRequest(np.asarray(logits), temperature, args.dim, args.dtype, args.device)
@@ -309,24 +562,9 @@ def table_text(args: argparse.Namespace, fmt: str) -> str:
         # A CSV header names the columns; along any other dim it names nothing.
         class_names = None
 
-    targets = None
+    targets = _targets(args, result.num_rows, result.num_classes)
     ce = None
-    if has_targets:
-        if args.target is not None:
-            targets = np.full(result.num_rows, args.target, dtype=np.int64)
-        elif _INT_LIST.match(args.targets):
-            targets = _labelled(parse_int_vector, args.targets, "--targets")
-        else:
-            from softmax_lab.compute.loaders import load_targets
-
-            targets = load_targets(
-                args.targets, num_rows=result.num_rows, num_classes=result.num_classes
-            )
-        if len(targets) != result.num_rows:
-            raise CliError(
-                f"--targets gives {len(targets)} target(s) for {result.num_rows} "
-                f"distribution(s); give one class per slice along dim {args.dim}"
-            )
+    if targets is not None:
         ce = cross_entropy(
             result.logits,
             targets,
@@ -343,6 +581,76 @@ def table_text(args: argparse.Namespace, fmt: str) -> str:
         result, class_names=class_names, ce=ce, targets=targets, digits=args.digits
     )
     return write_tables(tables, fmt)
+
+
+class _Inputs(NamedTuple):
+    logits: Any
+    """The logits as given (an array of any shape; float64 for --logits)."""
+    class_names: tuple[str, ...] | None
+    temperature: float
+    smoothing: float
+    name: str | None
+    """The array's name inside FILE, if any."""
+
+
+def _inputs(args: argparse.Namespace) -> _Inputs:
+    """Check the input options of ``table``/``chart`` and load the logits (not torch)."""
+    from softmax_lab.compute.parsing import parse_number, parse_vector
+    from softmax_lab.compute.validation import check_temperature
+
+    if args.file is not None and args.logits is not None:
+        raise CliError("give the logits either as FILE or with --logits, not both")
+    if args.file is None and args.logits is None:
+        raise CliError('no logits: give a FILE or --logits "2,1,0.1"')
+    if args.name is not None and args.file is None:
+        raise CliError("--name picks an array inside FILE; it needs a FILE")
+    has_targets = args.target is not None or args.targets is not None
+    if args.label_smoothing is not None and not has_targets:
+        raise CliError("--label-smoothing needs --target or --targets")
+
+    class_names: tuple[str, ...] | None = None
+    name = None
+    if args.logits is not None:
+        logits = _labelled(parse_vector, args.logits, "--logits")
+    else:
+        from softmax_lab.compute.loaders import load_tensor
+
+        loaded = load_tensor(args.file, name=args.name)
+        logits = loaded.data
+        class_names = loaded.class_names
+        name = loaded.name
+    # Checked here too so that a bad T fails before torch loads (seconds).
+    temperature = check_temperature(_labelled(parse_number, args.temperature, "--temperature"))
+    smoothing = (
+        0.0
+        if args.label_smoothing is None
+        else _labelled(parse_number, args.label_smoothing, "--label-smoothing")
+    )
+    return _Inputs(logits, class_names, temperature, smoothing, name)
+
+
+def _targets(args: argparse.Namespace, num_rows: int, num_classes: int) -> Any:
+    """The --target/--targets classes, one per distribution (int64 array), or None."""
+    import numpy as np
+
+    from softmax_lab.compute.parsing import parse_int_vector
+
+    if args.target is not None:
+        return np.full(num_rows, args.target, dtype=np.int64)
+    if args.targets is None:
+        return None
+    if _INT_LIST.match(args.targets):
+        targets = _labelled(parse_int_vector, args.targets, "--targets")
+    else:
+        from softmax_lab.compute.loaders import load_targets
+
+        targets = load_targets(args.targets, num_rows=num_rows, num_classes=num_classes)
+    if len(targets) != num_rows:
+        raise CliError(
+            f"--targets gives {len(targets)} target(s) for {num_rows} "
+            f"distribution(s); give one class per slice along dim {args.dim}"
+        )
+    return targets
 
 
 def _labelled(parse: Any, text: str, option: str) -> Any:
@@ -375,14 +683,14 @@ def _fail(message: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``softmax-lab`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status.
 
-    ``table`` writes a table, ``chart`` is reserved, anything else opens the window.
+    ``table`` writes a table, ``chart`` draws a chart, anything else opens the window.
     """
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         if args and args[0] == "table":
             return _run_table(args[1:])
         if args and args[0] == "chart":
-            raise CliError("chart export is not available yet")
+            return _run_chart(args[1:])
         return _run_window(args)
     except _Exit as exc:
         return exc.code

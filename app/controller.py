@@ -25,6 +25,7 @@ import numpy as np
 from softmax_lab.app.executors import Cancelled, Executor, InlineExecutor, Job
 from softmax_lab.app.session import LoadedBatch, Session
 from softmax_lab.compute.analysis import VectorRequest, analyse_vector
+from softmax_lab.compute.device import CudaStatus, cuda_status
 from softmax_lab.compute.errors import SoftmaxLabError
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,11 @@ class Controller:
         self.inline = InlineExecutor()
         self.background: Executor = background if background is not None else self.inline
         self.inline_max_classes = inline_max_classes
-        self._channels = {name: _Channel(name) for name in ("vector", "batch", "load")}
+        self._channels = {name: _Channel(name) for name in ("vector", "batch", "load", "warm-up")}
+        self._held = False
+        self.compute_ready = True
+        """False while torch is still being imported (see :meth:`warm_up`): until then even
+        small vectors are computed in the background, so no frame waits for the import."""
         self.choose_array: Callable[[Path, tuple[Any, ...]], str | None] = _no_choice
         """Asked, on the main thread, which array of a multi-array file to open
         (the window sets a dialog here; returning None cancels the open)."""
@@ -104,6 +109,25 @@ class Controller:
         if self.session.batch is not None:
             self.request_batch()
 
+    def hold(self) -> None:
+        """Compute nothing until :meth:`warm_up`: the window's first frame comes first."""
+        self._held = True
+
+    def warm_up(self, done: Callable[[CudaStatus], None]) -> None:
+        """Import torch and ask it about CUDA in the background, then call ``done`` with
+        the answer on the main thread, and compute the current state. Importing torch
+        takes seconds here; the window calls this after its first frame, and until torch
+        is ready even small vectors are computed in the background."""
+        self._held = False
+        self.compute_ready = False
+
+        def ready(status: CudaStatus) -> None:
+            self.compute_ready = True
+            done(status)
+
+        self._submit("warm-up", Job(lambda _job: cuda_status(), "starting torch"), ready)
+        self.start()
+
     def _on_session_changed(self, names: frozenset[str]) -> None:
         if names & VECTOR_FIELDS:
             self.request_vector()
@@ -115,6 +139,8 @@ class Controller:
     # -- vector -------------------------------------------------------------------
 
     def request_vector(self) -> None:
+        if self._held:
+            return
         s = self.session
         request = VectorRequest(
             logits=s.logits,
@@ -125,7 +151,11 @@ class Controller:
             label_smoothing=s.label_smoothing,
         )
         job = Job(lambda _job: analyse_vector(request), "computing softmax")
-        small = request.logits.shape[0] <= self.inline_max_classes and request.device != "cuda"
+        small = (
+            request.logits.shape[0] <= self.inline_max_classes
+            and request.device != "cuda"
+            and self.compute_ready
+        )
         self._submit("vector", job, self._vector_done, inline=small)
 
     def _vector_done(self, analysis: Any) -> None:
@@ -135,6 +165,8 @@ class Controller:
     # -- batch --------------------------------------------------------------------
 
     def request_batch(self) -> None:
+        if self._held:
+            return
         from softmax_lab.compute.batch import BatchRequest, batch_statistics
 
         s = self.session

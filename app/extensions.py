@@ -17,5 +17,11 @@ if TYPE_CHECKING:
 def install_extensions(window: MainWindow) -> None:
     """Install every feature into ``window`` (called once at the end of its constructor)."""
     # export: charts and tables (File → Export chart…/Export table…, Edit → Copy table)
+    from softmax_lab.app import export_actions
+    export_actions.install(window)
     # sessions: save/open, recent files, undo/redo, autosave, themes
+    from softmax_lab.app import session_actions
+    session_actions.install(window)
     # lectures: presenter mode, scenes, Copy as PyTorch
+    from softmax_lab.app import lecture_actions
+    lecture_actions.install(window)

@@ -236,6 +236,8 @@ class MainWindow(QMainWindow):
             self.session.report("error", str(exc), "load")
             return
         self.controller.set_targets(targets)
+        # Which file the targets came from, and for which batch (sessions save it).
+        self.targets_source = (self.session.batch, Path(path))
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if self._dropped_path(event) is not None:

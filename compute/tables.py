@@ -14,7 +14,8 @@ Two layers:
   negatives and infinities in math mode.
 * text: :func:`write_table` / :func:`write_tables` render tables as Markdown,
   CSV, LaTeX (booktabs) or JSON; :func:`result_to_json` writes the JSON
-  contract other tools read; :func:`write_text_atomic` saves any of them.
+  contract other tools read; :func:`write_text_atomic` saves any of them
+  (:func:`write_bytes_atomic` saves binary files: exported PNG, SVG, PDF).
 
 Numbers in the JSON contract
 ----------------------------
@@ -787,6 +788,17 @@ def write_text_atomic(path: str | os.PathLike[str], text: str, encoding: str = "
     OSError
         The directory does not exist or is not writable, the disk is full, ...
     """
+    write_bytes_atomic(path, text.encode(encoding))
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` (a PNG, a PDF, ...) to ``path`` atomically, as :func:`write_text_atomic` does.
+
+    Raises
+    ------
+    OSError
+        The directory does not exist or is not writable, the disk is full, ...
+    """
     # Write through a symlink rather than replacing the link itself.
     target = Path(os.path.realpath(os.fspath(path)))
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
@@ -794,7 +806,7 @@ def write_text_atomic(path: str | os.PathLike[str], text: str, encoding: str = "
     fd = os.open(tmp, flags, 0o666)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(text.encode(encoding))
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         with contextlib.suppress(FileNotFoundError):

@@ -34,3 +34,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason="slow: run with `make test-all`"))
         if item.get_closest_marker("cuda") and not has_cuda:
             item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU; torch sees none here"))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_user_folders(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings, autosaves and logs of every test (and of the apps it starts) go to a
+    fresh temporary folder, never the real home (app/settings.py, app/autosave.py)."""
+    base = tmp_path_factory.mktemp("user")
+    monkeypatch.setenv("SOFTMAX_LAB_CONFIG_DIR", str(base / "config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(base / "state"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(base / "xdg-config"))

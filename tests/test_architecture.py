@@ -27,6 +27,8 @@ QT_FREE_APP = (
     "softmax_lab.app.errors",
     "softmax_lab.app.cli",
     "softmax_lab.app.presets",
+    "softmax_lab.app.persistence",
+    "softmax_lab.app.lecture",
 )
 
 

@@ -358,12 +358,6 @@ def test_cuda_requested_but_absent(capsys, monkeypatch):
     assert "CUDA" in err
 
 
-def test_chart_is_not_available_yet(capsys):
-    status, out, err = run(capsys, "chart", "--logits", "1,2")
-    assert_one_line_error(status, out, err)
-    assert err == f"{ERROR_PREFIX} chart export is not available yet\n"
-
-
 def test_help_exits_0(capsys):
     status, out, err = run(capsys, "table", "--help")
     assert (status, err) == (0, "")

@@ -62,7 +62,6 @@ class ComputeOptions(QWidget):
         super().__init__(parent)
         self.setObjectName("computeOptions")
         self._session = session
-        self._cuda_available = cuda_available
 
         self.dtype_combo = QComboBox()
         self.dtype_combo.setObjectName("dtypeCombo")
@@ -75,25 +74,12 @@ class ComputeOptions(QWidget):
         self.device_combo = QComboBox()
         self.device_combo.setObjectName("deviceCombo")
         model = QStandardItemModel(self.device_combo)
-        resolved = "CUDA" if cuda_available else "CPU"
-        device_tips = {
-            "auto": f"Use the GPU when there is one, else the CPU (here: {resolved}).",
-            "cpu": "Compute on the CPU.",
-            "cuda": (
-                f"Compute on the GPU with CUDA. {cuda_reason}".strip()
-                if cuda_available
-                else f"CUDA is not available: {cuda_reason}"
-            ),
-        }
         for device in DEVICES:
-            text = f"auto ({resolved})" if device == "auto" else device
-            item = QStandardItem(text)
+            item = QStandardItem(device)
             item.setData(device, Qt.ItemDataRole.UserRole)
-            item.setToolTip(device_tips[device])
-            if device == "cuda" and not cuda_available:
-                item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
             model.appendRow(item)
         self.device_combo.setModel(model)
+        self.set_cuda_status(cuda_available, cuda_reason)
 
         dtype_label = QLabel("dtype")
         dtype_label.setBuddy(self.dtype_combo)
@@ -122,6 +108,31 @@ class ComputeOptions(QWidget):
     def _disconnect(self, session: Session) -> None:
         session.events["dtype"].disconnect(self.set_dtype)
         session.events["device"].disconnect(self.set_device)
+
+    def set_cuda_status(self, available: bool, reason: str) -> None:
+        """Say whether CUDA can be used; the window learns this after its first frame
+        (finding out imports torch, which takes seconds)."""
+        model = self.device_combo.model()
+        assert isinstance(model, QStandardItemModel)
+        resolved = "CUDA" if available else "CPU"
+        tips = {
+            "auto": f"Use the GPU when there is one, else the CPU (here: {resolved}).",
+            "cpu": "Compute on the CPU.",
+            "cuda": (
+                f"Compute on the GPU with CUDA. {reason}".strip()
+                if available
+                else f"CUDA is not available: {reason}"
+            ),
+        }
+        for row, device in enumerate(DEVICES):
+            item = model.item(row)
+            item.setText(f"auto ({resolved})" if device == "auto" else device)
+            item.setToolTip(tips[device])
+            if device == "cuda":
+                flags = item.flags()
+                enabled = Qt.ItemFlag.ItemIsEnabled
+                item.setFlags(flags | enabled if available else flags & ~enabled)
+        self.set_device(self._session.device)
 
     # -- session -> widget --------------------------------------------------------
 
