@@ -180,3 +180,29 @@ def test_a_csv_label_column_gives_the_batch_its_targets(tmp_path):
     expected = torch.nn.functional.cross_entropy(x, torch.tensor([0, 2])).item()
     assert s.batch_analysis.mean_cross_entropy == pytest.approx(expected, rel=1e-5)
     assert "2 targets" in s.message.text
+
+
+def test_held_until_warm_up_then_torch_starts_in_the_background():
+    """The window's first frame must not wait for torch: nothing is computed while held,
+    and after warm_up even a small vector goes to the background until torch is ready."""
+    s = Session()
+    pool = ManualExecutor()
+    c = Controller(s, background=pool)
+    c.hold()
+    c.start()
+    s.temperature = 2.0
+    assert pool.jobs == [] and s.analysis is None  # held: nothing ran, nothing queued
+    answers = []
+    c.warm_up(answers.append)
+    assert len(pool.jobs) == 2 and not c.compute_ready  # torch start-up and the vector
+    assert s.analysis is None  # the 3-class example was not computed inline
+    pool.run(1)  # the vector finishes first
+    np.testing.assert_allclose(
+        s.analysis.result.probabilities[0], reference_softmax([2.0, 1.0, 0.1], 2.0), rtol=1e-6
+    )
+    pool.run(0)
+    assert c.compute_ready and len(answers) == 1
+    assert answers[0].available == torch.cuda.is_available()
+    s.temperature = 0.5  # ready: small vectors are inline again
+    assert pool.jobs == []
+    assert s.analysis.result.temperature == 0.5

@@ -158,3 +158,21 @@ def test_deleted_widget_stops_listening(qtbot) -> None:
     qtbot.waitUntil(lambda: len(session.events["dtype"]) == 0)
     assert len(session.events["device"]) == 0
     session.dtype = "float64"
+
+
+def test_cuda_status_learned_after_start_updates_the_entries(qtbot, session) -> None:
+    """The window opens before torch says whether there is a GPU; then it is told."""
+    w = _make(qtbot, session, cuda=False, reason="still checking")
+    combo = w.device_combo
+    cuda = combo.findData("cuda")
+    assert "still checking" in combo.itemData(cuda, Qt.ItemDataRole.ToolTipRole)
+    w.set_cuda_status(True, "NVIDIA H100")
+    assert combo.itemText(0) == "auto (CUDA)"
+    assert combo.model().item(cuda).flags() & Qt.ItemFlag.ItemIsEnabled
+    _choose(qtbot, combo, "cuda")
+    assert session.device == "cuda"
+    w.set_cuda_status(False, NO_CUDA)  # told again (a driver gone): disabled, reason shown
+    assert combo.itemText(0) == "auto (CPU)"
+    assert not combo.model().item(cuda).flags() & Qt.ItemFlag.ItemIsEnabled
+    assert NO_CUDA in combo.itemData(cuda, Qt.ItemDataRole.ToolTipRole)
+    assert combo.currentData() == session.device  # the combo shows what the session holds
