@@ -59,6 +59,19 @@ def main(out: Path) -> None:
     window.editor.apply_preset("vocab50k")
     window.tabs.setCurrentIndex(TAB_STEPS)
     shot("vocab.png")
+    # Presenter mode on the built-in lecture's overflow scene, as a 1280x720 projector shows it.
+    lectures = window.lecture_actions
+    lectures.open_builtin_lecture()
+    lectures.go_to(6)  # "Large logits overflow a naive exp"
+    lectures.enter_presenter()
+    presenter = lectures.presenter
+    presenter.showNormal()
+    presenter.resize(1280, 720)
+    for _ in range(5):
+        app.processEvents()
+    presenter.grab().save(str(out / "presenter.png"))
+    print(out / "presenter.png")
+    lectures.leave_presenter()
     window.close()
     window.deleteLater()
     app.processEvents()
