@@ -63,14 +63,14 @@ import os
 import queue
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
 import numpy as np
 
-from softmax_lab.compute.device import resolve_device
+from softmax_lab.compute.device import resolve_device, torch_threads
 from softmax_lab.compute.dtypes import dtype_info, torch_dtype
 from softmax_lab.compute.errors import ComputeMemoryError, InvalidInputError, LoadError
 from softmax_lab.compute.validation import check_temperature, normalise_dim
@@ -312,7 +312,7 @@ def _by_rows(
     workers = _workers(plan, len(chunks))
     # One torch thread per worker: chunks run side by side instead of every torch
     # call forking and joining an OpenMP team (see WORKERS below).
-    with contextlib.closing(kernel), _torch_threads(1 if plan.device == "cpu" else None):
+    with contextlib.closing(kernel), torch_threads(1 if plan.device == "cpu" else None):
         if workers == 1:
             buffers = kernel.buffers()
             for r0, r1 in chunks:
@@ -401,27 +401,6 @@ def _run_parallel(
             for future in pending:
                 future.cancel()
             raise
-
-
-@contextlib.contextmanager
-def _torch_threads(count: int | None) -> Iterator[None]:
-    """Run torch's CPU kernels on ``count`` threads inside (None: as they are), restoring after.
-
-    With OpenMP the setting belongs to the calling thread (the app's one batch
-    worker) and seeds threads started meanwhile (the chunk workers); the UI
-    thread keeps its own.
-    """
-    import torch
-
-    before = torch.get_num_threads()
-    if count is None or count == before:
-        yield
-        return
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 # -- the fused row kernel ------------------------------------------------------------
@@ -1078,7 +1057,7 @@ def _by_columns(
     kernel = _ColumnKernel(plan, acc)
     buffers = kernel.buffers()
     passes = kernel.passes()
-    with contextlib.closing(kernel), _torch_threads(1 if plan.device == "cpu" else None):
+    with contextlib.closing(kernel), torch_threads(1 if plan.device == "cpu" else None):
         for i, run in enumerate(passes):
             for r0, r1 in _chunks(plan):
                 if cancelled():

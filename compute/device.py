@@ -6,6 +6,8 @@ a reason, never a crash deep inside torch.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from softmax_lab.compute.errors import DeviceUnavailableError, InvalidInputError
@@ -78,3 +80,26 @@ def resolve_device(name: str) -> str:
                 )
         return name
     raise InvalidInputError(f"unknown device {name!r}; choose auto, cpu or cuda")
+
+
+@contextlib.contextmanager
+def torch_threads(count: int | None) -> Iterator[None]:
+    """Run torch's CPU kernels on ``count`` threads inside (None: as they are), restoring after.
+
+    With OpenMP the setting belongs to the calling thread (and seeds threads it
+    starts meanwhile); other threads keep their own. Measured on a busy 2-core
+    machine (docs/performance.md): a torch call split over 2 threads sometimes
+    waits milliseconds at its join for a descheduled thread, so small, latency-bound
+    work runs single-threaded.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    if count is None or count == before:
+        yield
+        return
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -1,0 +1,84 @@
+"""analyse_vector: what the window shows for one vector, against torch in float64."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from softmax_lab.compute.analysis import VectorRequest, analyse_vector
+from softmax_lab.compute.device import torch_threads
+
+
+def read_only(values: list[float]) -> np.ndarray:
+    arr = np.array(values, dtype=np.float64)
+    arr.setflags(write=False)
+    return arr
+
+
+def torch_softmax(values: np.ndarray, temperature: float) -> np.ndarray:
+    return torch.softmax(torch.from_numpy(np.array(values)) / temperature, dim=-1).numpy()
+
+
+def test_result_reference_and_loss_match_torch():
+    x = read_only([2.0, 1.0, 0.1, -3.0])
+    analysis = analyse_vector(VectorRequest(x, 0.7, "float64", "cpu", target=2))
+    np.testing.assert_allclose(analysis.result.probabilities[0], torch_softmax(x, 0.7), rtol=1e-12)
+    np.testing.assert_allclose(
+        analysis.reference.probabilities[0], torch_softmax(x, 1.0), rtol=1e-12
+    )
+    expected = F.cross_entropy(torch.from_numpy(np.array(x))[None] / 0.7, torch.tensor([2]))
+    assert analysis.loss is not None
+    assert analysis.loss.loss == pytest.approx(float(expected), rel=1e-12)
+
+
+def test_a_temperature_drag_reuses_the_t1_reference_of_the_same_vector():
+    x = read_only([2.0, 1.0, 0.1])
+    first = analyse_vector(VectorRequest(x, 0.5, "float32", "cpu"))
+    second = analyse_vector(VectorRequest(x, 2.0, "float32", "cpu"))
+    assert second.reference is first.reference
+    assert second.result.temperature == 2.0
+    # Another dtype is another reference, in that dtype.
+    half = analyse_vector(VectorRequest(x, 2.0, "float16", "cpu"))
+    assert half.reference is not first.reference and half.reference.dtype == "float16"
+
+
+def test_the_reference_follows_a_new_vector_with_or_without_caching():
+    a = read_only([2.0, 1.0, 0.1])
+    analyse_vector(VectorRequest(a, 0.5, "float64", "cpu"))
+    b = read_only([0.0, 5.0, 1.0])  # a new read-only vector: recomputed
+    got = analyse_vector(VectorRequest(b, 0.5, "float64", "cpu")).reference.probabilities[0]
+    np.testing.assert_allclose(got, torch_softmax(b, 1.0), rtol=1e-12)
+    # A writable array may change in place between calls: never served from the cache.
+    w = np.array([2.0, 1.0, 0.1])
+    analyse_vector(VectorRequest(w, 0.5, "float64", "cpu"))
+    w[0] = -4.0
+    got = analyse_vector(VectorRequest(w, 0.5, "float64", "cpu")).reference.probabilities[0]
+    np.testing.assert_allclose(got, torch_softmax(w, 1.0), rtol=1e-12)
+    # A read-only view of a writable array can change too.
+    base = np.array([1.0, 2.0, 3.0])
+    view = base[:]
+    view.setflags(write=False)
+    analyse_vector(VectorRequest(view, 0.5, "float64", "cpu"))
+    base[2] = -1.0
+    got = analyse_vector(VectorRequest(view, 0.5, "float64", "cpu")).reference.probabilities[0]
+    np.testing.assert_allclose(got, torch_softmax(view, 1.0), rtol=1e-12)
+
+
+def test_torch_threads_are_restored_after_each_call():
+    with torch_threads(2):
+        analyse_vector(VectorRequest(read_only([1.0, 2.0]), 3.0, "float32", "cpu"))
+        assert torch.get_num_threads() == 2
+    seen: list[int] = []
+
+    def inside() -> None:
+        with torch_threads(1):
+            seen.append(torch.get_num_threads())
+
+    thread = threading.Thread(target=inside)
+    thread.start()
+    thread.join()
+    assert seen == [1]
