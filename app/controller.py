@@ -14,6 +14,7 @@ Two rules keep the window honest under fast input (slider drags):
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -167,7 +168,7 @@ class Controller:
     def request_batch(self) -> None:
         if self._held:
             return
-        from softmax_lab.compute.batch import BatchRequest, batch_statistics
+        from softmax_lab.compute.batch import BatchRequest
 
         s = self.session
         batch = s.batch
@@ -182,18 +183,26 @@ class Controller:
             targets=batch.targets,
             label_smoothing=s.label_smoothing,
         )
+        full = _batch_job(request, "computing batch statistics")
+        rows = preview_rows(batch.data.shape, s.batch_dim)
+        shown = s.batch_analysis
+        first_view = shown is None or shown.request.data is not batch.data or shown.dim != s.batch_dim
+        if rows is None or not first_view:
+            self._submit("batch", full, self._batch_done)
+            return
+        # A large batch opens with its first rows (a fraction of a second), then the rest:
+        # the heatmap appears at once and the window says the rest is being computed.
+        preview = dataclasses.replace(
+            request,
+            data=batch.data[:rows],
+            targets=None if batch.targets is None else batch.targets[:rows],
+        )
 
-        def run(job: Job) -> Any:
-            from softmax_lab.compute.batch import BatchCancelled
+        def preview_done(result: Any) -> None:
+            self.session.batch_analysis = result
+            self._submit("batch", full, self._batch_done)
 
-            try:
-                return batch_statistics(
-                    request, cancelled=lambda: job.cancelled, progress=job.progress
-                )
-            except BatchCancelled:
-                raise Cancelled(job.label) from None
-
-        self._submit("batch", Job(run, "computing batch statistics"), self._batch_done)
+        self._submit("batch", _batch_job(preview, f"reading the first {rows:,} rows"), preview_done)
 
     def _batch_done(self, result: Any) -> None:
         self.session.batch_analysis = result
@@ -239,6 +248,7 @@ class Controller:
                 class_names=loaded.class_names,
                 array_name=loaded.name,
                 targets=targets,
+                nonfinite_count=loaded.nonfinite_count,
             )
 
         self._submit("load", Job(run, f"opening {path.name}"), self._load_done)
@@ -260,9 +270,7 @@ class Controller:
         batch = self.session.batch
         if batch is None:
             return
-        self.session.batch = LoadedBatch(
-            batch.data, batch.path, batch.class_names, batch.array_name, targets
-        )
+        self.session.batch = dataclasses.replace(batch, targets=targets)
 
     def select_row(self, row: int) -> None:
         """Load one batch row into the editor (the person clicked it in the heatmap)."""
@@ -368,15 +376,40 @@ class Controller:
         return [c.name for c in self._channels.values() if c.in_flight is not None]
 
 
+PREVIEW_ELEMENTS = 1 << 24
+"""Batches (dim=1) of more than four times this many logits are first shown with their
+first rows, about this many logits (~0.1 s here), while the rest is computed."""
+
+
+def preview_rows(shape: tuple[int, ...], dim: int) -> int | None:
+    """How many rows to show first of an (N, C) batch, or None for no preview.
+
+    Only for ``dim=1``: with ``dim=0`` every column needs every row.
+    """
+    n, c = shape
+    if dim != 1 or n * c <= 4 * PREVIEW_ELEMENTS:
+        return None
+    return max(1, PREVIEW_ELEMENTS // c)
+
+
+def _batch_job(request: Any, label: str) -> Job:
+    from softmax_lab.compute.batch import BatchCancelled, batch_statistics
+
+    def run(job: Job) -> Any:
+        try:
+            return batch_statistics(request, cancelled=lambda: job.cancelled, progress=job.progress)
+        except BatchCancelled:
+            raise Cancelled(job.label) from None
+
+    return Job(run, label)
+
+
 def _describe_batch(batch: LoadedBatch) -> str:
     n, c = batch.data.shape
     name = batch.path.name if batch.path else "batch"
     part = f" (array {batch.array_name!r})" if batch.array_name else ""
     extra = "" if batch.targets is None else f", with {len(batch.targets)} targets"
-    nonfinite = ""
-    with np.errstate(all="ignore"):
-        if n * c <= 50_000_000:
-            count = int(np.count_nonzero(~np.isfinite(batch.data)))
-            if count:
-                nonfinite = f"; {count} values are NaN or infinite"
+    # Counted by the loader, off this (UI) thread; a batch made in memory says nothing.
+    count = batch.nonfinite_count
+    nonfinite = f"; {count:,} values are NaN or infinite" if count else ""
     return f"Opened {name}{part}: {n} rows × {c} classes{extra}{nonfinite}."

@@ -51,6 +51,8 @@ class LoadedBatch:
     array_name: str | None = None
     targets: np.ndarray | None = None
     """(N,) int64 target classes, or None."""
+    nonfinite_count: int | None = None
+    """How many logits are NaN or ±inf, when the loader counted them."""
 
 
 def default_names(n: int) -> tuple[str, ...]:

@@ -58,7 +58,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import mmap
 import os
 import queue
 import threading
@@ -72,7 +71,8 @@ import numpy as np
 
 from softmax_lab.compute.device import resolve_device, torch_threads
 from softmax_lab.compute.dtypes import dtype_info, torch_dtype
-from softmax_lab.compute.errors import ComputeMemoryError, InvalidInputError, LoadError
+from softmax_lab.compute.errors import ComputeMemoryError, InvalidInputError
+from softmax_lab.compute.file_rows import FileRows
 from softmax_lab.compute.validation import check_temperature, normalise_dim
 
 # About 512K logits per chunk (2 MB per float32 buffer): the fused dim=1 pass is
@@ -558,82 +558,6 @@ def _torch_dtype_of(dtype: np.dtype) -> Any:
     return torch.from_numpy(np.empty(0, dtype=dtype)).dtype
 
 
-class _FileRows:
-    """Reads rows of a read-only memory-mapped batch with ``pread`` instead of touching the map.
-
-    Touching a mapping costs a page fault per few pages the first time (0.4 s per
-    GiB measured here, in a fresh process: most of a first view) and leaves every
-    page counted in the process's RSS; ``pread`` copies from the page cache at
-    memory speed (0.19 s per GiB) into a chunk buffer and maps nothing. Used only
-    when the file behind the mapping is provably the file opened (same device and
-    inode in /proc/self/maps); anywhere else the map is read as it is.
-    """
-
-    def __init__(self, fd: int, first_row_offset: int, row_bytes: int) -> None:
-        self.fd, self.first_row_offset, self.row_bytes = fd, first_row_offset, row_bytes
-
-    @classmethod
-    def open(cls, data: np.ndarray, src_dtype: np.dtype) -> _FileRows | None:
-        top = data
-        while isinstance(top, np.memmap) and not isinstance(top.base, mmap.mmap):
-            top = top.base  # a view of the memmap the loader made
-        if (
-            not isinstance(top, np.memmap)
-            or getattr(top, "mode", None) != "r"
-            or not top.filename
-            or data.dtype != src_dtype
-            or not data.flags.c_contiguous
-            or not top.flags.c_contiguous
-            or data.size == 0
-        ):
-            return None
-        try:
-            fd = os.open(top.filename, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        except OSError:
-            return None
-        try:
-            if not _maps_file(top.ctypes.data, os.fstat(fd)):
-                os.close(fd)
-                return None
-        except OSError:
-            os.close(fd)
-            return None
-        offset = int(top.offset) + (data.ctypes.data - top.ctypes.data)
-        return cls(fd, offset, data.strides[0])
-
-    def read(self, r0: int, r1: int, out: np.ndarray) -> None:
-        want = (r1 - r0) * self.row_bytes
-        view = memoryview(out).cast("B")[:want]
-        got = 0
-        while got < want:  # pread may return less than asked (signals, huge reads)
-            n = os.preadv(self.fd, [view[got:]], self.first_row_offset + r0 * self.row_bytes + got)
-            if n <= 0:
-                raise LoadError("the batch's file got shorter while it was being read")
-            got += n
-
-    def close(self) -> None:
-        os.close(self.fd)
-
-
-def _maps_file(address: int, stat: os.stat_result) -> bool:
-    """Whether the mapping holding ``address`` is the file ``stat`` describes."""
-    try:
-        with open("/proc/self/maps", encoding="ascii", errors="replace") as maps:
-            for line in maps:
-                span, _perms, _offset, dev, inode, *_ = line.split() + [""]
-                lo, _, hi = span.partition("-")
-                if int(lo, 16) <= address < int(hi, 16):
-                    major, _, minor = dev.partition(":")
-                    return (
-                        int(inode) == stat.st_ino
-                        and int(major, 16) == os.major(stat.st_dev)
-                        and int(minor, 16) == os.minor(stat.st_dev)
-                    )
-    except (OSError, ValueError):
-        return False
-    return False
-
-
 class _Kernel:
     """What both layouts share: the compute type, 1/T in the exponential's base,
     staging a chunk out of the batch, per-worker buffers and heatmap cells."""
@@ -671,7 +595,7 @@ class _Kernel:
         self.src_is_stored = _torch_dtype_of(self.src_dtype) == self.tdtype and dev == "cpu"
         self.needs_x = not (self.src_is_stored and self.tdtype == self.cdtype)
         # A memory-mapped batch is read with pread: no page faults, no mapped pages.
-        self.file = _FileRows.open(plan.data, self.src_dtype)
+        self.file = FileRows.open(plan.data, self.src_dtype)
         # Warm, the max can be subtracted straight from an in-memory batch (no
         # staging copy) when it already holds the compute type in native order.
         self.direct = (

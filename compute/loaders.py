@@ -94,6 +94,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from softmax_lab.compute.errors import InvalidInputError, LoadError
+from softmax_lab.compute.file_rows import FileRows
 from softmax_lab.compute.parsing import parse_number
 
 __all__ = [
@@ -1811,7 +1812,18 @@ def _as_targets(
 
 
 def _count_nonfinite(data: np.ndarray) -> int:
-    """NaN/inf count, in chunks so a memory-mapped tensor never needs a full-size mask."""
+    """NaN/inf count, in chunks so a memory-mapped tensor never needs a full-size mask.
+
+    A memory-mapped file is read with ``pread`` into one chunk buffer (FileRows):
+    counting through the map faulted in every page of a 1 GiB file (0.4 s) and left
+    it all in the process's RSS.
+    """
+    reader = FileRows.open(data, data.dtype) if data.ndim and data.size else None
+    if reader is not None:
+        try:
+            return _count_nonfinite_rows(data, reader)
+        finally:
+            reader.close()
     flat = (
         data.reshape(-1, order="A")
         if (data.flags.c_contiguous or data.flags.f_contiguous)
@@ -1820,6 +1832,20 @@ def _count_nonfinite(data: np.ndarray) -> int:
     total = 0
     for start in range(0, flat.size, _COUNT_CHUNK):
         block = flat[start : start + _COUNT_CHUNK]
+        total += block.size - int(np.count_nonzero(np.isfinite(block)))
+    return total
+
+
+def _count_nonfinite_rows(data: np.ndarray, reader: FileRows) -> int:
+    rows = data.shape[0]
+    per_row = data.size // rows
+    rows_per_block = max(1, _COUNT_CHUNK // per_row)
+    buffer = np.empty(min(rows, rows_per_block) * per_row, dtype=data.dtype)
+    total = 0
+    for r0 in range(0, rows, rows_per_block):
+        r1 = min(rows, r0 + rows_per_block)
+        block = buffer[: (r1 - r0) * per_row]
+        reader.read(r0, r1, block)
         total += block.size - int(np.count_nonzero(np.isfinite(block)))
     return total
 

@@ -499,6 +499,8 @@ def _info_text(result: Any, batch: LoadedBatch | None) -> str:
         parts.append(f"array {batch.array_name!r}")
     if result is not None:
         req = result.request
+        if _preview_rows(result, batch):
+            parts.append(f"first {result.shape[0]:,} rows shown while the rest is computed")
         parts.append(f"T = {style.format_number(req.temperature)}, {req.dtype} on {result.device}")
         unit = "rows" if result.dim == 1 else "columns"
         if result.naive_overflow_rows:
@@ -516,12 +518,22 @@ def _cross_entropy_text(result: Any, batch: LoadedBatch | None) -> str:
     if result is None or result.mean_cross_entropy is None:
         return ""
     text = f"mean cross-entropy: {style.format_number(result.mean_cross_entropy, 6)} nats"
+    rows = _preview_rows(result, batch)
+    if rows:
+        text = f"mean cross-entropy of the first {rows:,} rows (so far): " + text.split(": ", 1)[1]
     smoothing = result.request.label_smoothing
     if smoothing:
         text += f" (label smoothing {style.format_number(smoothing)})"
     if result.dim == 0:
         text += " — computed with dim=0, so not the loss you want"
     return text
+
+
+def _preview_rows(result: Any, batch: LoadedBatch | None) -> int:
+    """The rows a first-view preview covers (app/controller.py), or 0 for a full result."""
+    if result is None or batch is None or result.shape[0] >= batch.data.shape[0]:
+        return 0
+    return int(result.shape[0])
 
 
 def _dim_warning(result: Any, dim: int) -> str:

@@ -5,10 +5,12 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
+from softmax_lab.app import controller as controller_module
 from softmax_lab.app.controller import Controller
 from softmax_lab.app.executors import Job
-from softmax_lab.app.session import Session
+from softmax_lab.app.session import LoadedBatch, Session
 
 
 class ManualExecutor:
@@ -102,9 +104,26 @@ def test_open_file_loads_a_batch_and_computes_its_statistics(tmp_path):
     reference = torch.softmax(torch.from_numpy(data).double(), dim=1).numpy()
     np.testing.assert_allclose(s.batch_analysis.heatmap, reference, rtol=1e-5)
     assert "5 rows × 4 classes" in s.message.text
+    assert "NaN" not in s.message.text
     c.select_row(3)
     np.testing.assert_array_equal(s.logits, data[3].astype(np.float64))
     assert s.selected_row == 3
+
+
+def test_the_opened_message_counts_nan_and_inf_and_targets_keep_it(tmp_path):
+    data = np.zeros((3, 1000), dtype=np.float32)
+    data[0, :7] = np.nan
+    data[2, 5:10] = -np.inf
+    np.save(tmp_path / "masked.npy", data)
+    s = Session()
+    c = Controller(s)
+    c.start()
+    c.open_file(tmp_path / "masked.npy")
+    assert "3 rows × 1000 classes" in s.message.text
+    assert "12 values are NaN or infinite" in s.message.text
+    assert s.batch.nonfinite_count == 12
+    c.set_targets(np.array([0, 1, 2]))
+    assert s.batch.nonfinite_count == 12 and s.batch.targets.tolist() == [0, 1, 2]
 
 
 def test_a_container_with_several_arrays_asks_which_one(tmp_path):
@@ -206,3 +225,70 @@ def test_held_until_warm_up_then_torch_starts_in_the_background():
     s.temperature = 0.5  # ready: small vectors are inline again
     assert pool.jobs == []
     assert s.analysis.result.temperature == 0.5
+
+
+def test_a_large_batch_shows_its_first_rows_then_the_rest(monkeypatch):
+    """First view of a big dim=1 batch: the first rows at once, then every row; a new
+    temperature afterwards is one job; dim=0 (every column needs every row) has none."""
+    monkeypatch.setattr(controller_module, "PREVIEW_ELEMENTS", 100)
+    data = np.random.default_rng(4).normal(size=(50, 40))
+    targets = np.random.default_rng(5).integers(0, 40, 50)
+    s = Session()
+    s.dtype = "float64"
+    pool = ManualExecutor()
+    c = Controller(s, background=pool)
+    c.start()
+    s.batch = LoadedBatch(data, None, targets=targets)
+    assert len(pool.jobs) == 1 and s.batch_analysis is None
+    pool.run()
+    preview = s.batch_analysis
+    assert preview.shape == (2, 40)  # 100 // 40 rows
+    ref = torch.softmax(torch.from_numpy(data), dim=1).numpy()
+    np.testing.assert_allclose(preview.heatmap, ref[:2], rtol=1e-6)  # float32 cells
+    ce = F.cross_entropy(torch.from_numpy(data[:2]), torch.from_numpy(targets[:2]))
+    assert preview.mean_cross_entropy == pytest.approx(float(ce), rel=1e-12)
+    assert len(pool.jobs) == 1  # the rest follows on its own
+    pool.run()
+    assert s.batch_analysis.shape == (50, 40)
+    np.testing.assert_allclose(s.batch_analysis.heatmap, ref, rtol=1e-6)
+    assert pool.jobs == []
+    s.temperature = 2.0  # already shown in full: one job, no preview
+    assert len(pool.jobs) == 1
+    pool.run()
+    assert s.batch_analysis.shape == (50, 40) and pool.jobs == []
+    s.batch_dim = 0
+    pool.run()
+    assert s.batch_analysis.shape == (50, 40) and s.batch_analysis.dim == 0
+    assert pool.jobs == []
+
+
+def test_a_change_during_the_preview_drops_it_and_starts_over(monkeypatch):
+    monkeypatch.setattr(controller_module, "PREVIEW_ELEMENTS", 100)
+    data = np.random.default_rng(6).normal(size=(50, 40))
+    s = Session()
+    s.dtype = "float64"
+    pool = ManualExecutor()
+    c = Controller(s, background=pool)
+    c.start()
+    s.batch = LoadedBatch(data, None)
+    s.temperature = 3.0  # while the preview at T = 1 runs: it waits, coalesced
+    pool.run()  # the stale T = 1 preview: dropped, and no full job from it
+    assert s.batch_analysis is None
+    pool.run()  # the T = 3 preview
+    assert s.batch_analysis.shape == (2, 40) and s.batch_analysis.request.temperature == 3.0
+    pool.run()
+    assert s.batch_analysis.shape == (50, 40) and s.batch_analysis.request.temperature == 3.0
+    assert pool.jobs == []
+
+
+@pytest.mark.parametrize(
+    ("shape", "dim", "rows"),
+    [
+        ((1000, 50_257), 1, None),
+        ((5342, 50_257), 1, 333),
+        ((5342, 50_257), 0, None),
+        ((300, 262_144), 1, 64),
+    ],
+)
+def test_preview_rows_only_for_large_dim1_batches(shape, dim, rows):
+    assert controller_module.preview_rows(shape, dim) == rows

@@ -20,6 +20,7 @@ from softmax_lab.compute.batch import (
 )
 from softmax_lab.compute.dtypes import dtype_info
 from softmax_lab.compute.errors import ComputeMemoryError, InvalidInputError
+from softmax_lab.compute.file_rows import FileRows
 
 # Tolerances against a float64 reference, by the dtype the lab computes in.
 ATOL = {"float64": 1e-12, "float32": 2e-6, "float16": 2e-3, "bfloat16": 1.6e-2}
@@ -822,9 +823,9 @@ def test_kept_facts_follow_the_dim_of_the_same_batch() -> None:
 @pytest.fixture
 def pread_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
     calls: list[tuple[int, int]] = []
-    original = batch_module._FileRows.read
+    original = FileRows.read
     monkeypatch.setattr(
-        batch_module._FileRows,
+        FileRows,
         "read",
         lambda self, r0, r1, out: (calls.append((r0, r1)), original(self, r0, r1, out))[1],
     )

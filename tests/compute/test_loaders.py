@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from softmax_lab.compute import loaders
 from softmax_lab.compute.errors import LoadError
+from softmax_lab.compute.file_rows import FileRows
 from softmax_lab.compute.loaders import (
     DEFAULT_MAX_BYTES,
     SUPPORTED_SUFFIXES,
@@ -122,6 +123,29 @@ def test_nonfinite_count_is_exact_across_chunks(
     np.save(path, saved)
     monkeypatch.setattr(loaders, "_COUNT_CHUNK", 5)
     assert load_tensor(path).nonfinite_count == int(np.count_nonzero(~np.isfinite(saved)))
+
+
+@pytest.mark.parametrize("shape", [(9, 7), (40,), (3, 50)])
+def test_a_memory_mapped_file_is_counted_with_pread(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, shape: tuple
+) -> None:
+    """Counting through the map would fault in, and keep in RSS, every page of the file."""
+    saved = RNG.standard_normal(shape).astype(np.float32)
+    saved.reshape(-1)[RNG.random(saved.size) < 0.2] = np.inf
+    saved.reshape(-1)[RNG.random(saved.size) < 0.2] = np.nan
+    path = tmp_path / "mapped.npy"
+    np.save(path, saved)
+    reads: list[tuple[int, int]] = []
+    original = FileRows.read
+    monkeypatch.setattr(
+        FileRows, "read", lambda self, r0, r1, out: (reads.append((r0, r1)), original(self, r0, r1, out))[1]
+    )
+    monkeypatch.setattr(loaders, "_COUNT_CHUNK", 8)
+    loaded = load_tensor(path)
+    assert loaded.memory_mapped
+    assert loaded.nonfinite_count == int(np.count_nonzero(~np.isfinite(saved)))
+    rows = saved.shape[0]
+    assert reads and reads[0][0] == 0 and reads[-1][1] == rows  # every row, in blocks
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,9 @@ def _targets(n: int = 12, c: int = 5, seed: int = 1) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, c, n)
 
 
-def _load(session: Session, data: np.ndarray, targets: np.ndarray | None = None, **kw) -> Controller:
+def _load(
+    session: Session, data: np.ndarray, targets: np.ndarray | None = None, **kw
+) -> Controller:
     session.dtype = "float64"
     fields = {"path": None, "class_names": None, "array_name": None, **kw}
     session.batch = LoadedBatch(data, targets=targets, **fields)
@@ -54,7 +56,10 @@ def _number(text: str) -> float:
 def _cell(view: BatchView, row: int, header: str) -> str:
     model = view.model
     for column in range(model.columnCount()):
-        if model.headerData(column, Qt.Orientation.Horizontal, Qt.ItemDataRole.DisplayRole) == header:
+        if (
+            model.headerData(column, Qt.Orientation.Horizontal, Qt.ItemDataRole.DisplayRole)
+            == header
+        ):
             return model.data(model.index(row, column))
     raise AssertionError(f"no column {header!r}")
 
@@ -82,7 +87,9 @@ def test_contract(qtbot, session: Session, loaded: bool) -> None:
     view.resize(900, 600)
     image = view.grab().toImage()
     assert not image.isNull()
-    colours = {image.pixel(x, y) for x in range(0, image.width(), 7) for y in range(0, image.height(), 7)}
+    colours = {
+        image.pixel(x, y) for x in range(0, image.width(), 7) for y in range(0, image.height(), 7)
+    }
     assert len(colours) > 1
     for name, kind in (
         ("batchHeatmap", QWidget),
@@ -146,7 +153,9 @@ def test_dim_combo_switches_to_columns_and_warns(qtbot, session: Session) -> Non
     assert float(match.group(1)) == pytest.approx(sums.min(), rel=1e-2)
     assert float(match.group(2)) == pytest.approx(sums.max(), rel=1e-2)
     # Row sums that are not 1 are marked in the table.
-    bad = view.model.data(view.model.index(0, _headers(view).index("row sum")), Qt.ItemDataRole.BackgroundRole)
+    bad = view.model.data(
+        view.model.index(0, _headers(view).index("row sum")), Qt.ItemDataRole.BackgroundRole
+    )
     assert bad == QColor(style.BAD_BACKGROUND)
 
     qtbot.keyClick(combo, Qt.Key.Key_Up)
@@ -228,13 +237,21 @@ def test_table_shows_per_row_statistics(qtbot, session: Session) -> None:
     p, logp = torch.softmax(x, dim=1), torch.log_softmax(x, dim=1)
     ce = F.cross_entropy(x, torch.tensor(targets), reduction="none")
     assert _headers(view) == [
-        "row", "target", "argmax", "max probability", "entropy (nats)", "cross-entropy", "row sum"
+        "row",
+        "target",
+        "argmax",
+        "max probability",
+        "entropy (nats)",
+        "cross-entropy",
+        "row sum",
     ]
     for row in (0, 5, 11):
         assert _cell(view, row, "row") == str(row)
         assert _cell(view, row, "target") == str(targets[row])
         assert _cell(view, row, "argmax") == str(int(p[row].argmax()))
-        assert _number(_cell(view, row, "max probability")) == pytest.approx(float(p[row].max()), rel=1e-3)
+        assert _number(_cell(view, row, "max probability")) == pytest.approx(
+            float(p[row].max()), rel=1e-3
+        )
         entropy = float(-(p[row] * logp[row]).sum())
         assert _number(_cell(view, row, "entropy (nats)")) == pytest.approx(entropy, rel=1e-3)
         assert _number(_cell(view, row, "cross-entropy")) == pytest.approx(float(ce[row]), rel=1e-3)
@@ -269,7 +286,9 @@ def test_sorting_by_entropy_keeps_rows_straight(qtbot, session: Session) -> None
     column = _headers(view).index("entropy (nats)")
     header = table.horizontalHeader()
     x = header.sectionViewportPosition(column) + header.sectionSize(column) // 2
-    qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(x, header.height() // 2))
+    qtbot.mouseClick(
+        header.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(x, header.height() // 2)
+    )
     p = torch.softmax(torch.tensor(data), dim=1)
     entropy = (-(p * torch.log(p)).sum(dim=1)).numpy()
     order = np.argsort(entropy)
@@ -309,7 +328,9 @@ def test_mean_cross_entropy_matches_torch(qtbot, session: Session) -> None:
     assert _number(label.text().split(":", 1)[1]) == pytest.approx(expected, rel=1e-5)
     # Label smoothing flows through the controller into the label.
     session.label_smoothing = 0.2
-    expected = float(F.cross_entropy(torch.tensor(data), torch.tensor(targets), label_smoothing=0.2))
+    expected = float(
+        F.cross_entropy(torch.tensor(data), torch.tensor(targets), label_smoothing=0.2)
+    )
     assert _number(label.text().split(":", 1)[1]) == pytest.approx(expected, rel=1e-5)
     assert "label smoothing 0.2" in label.text()
 
@@ -366,3 +387,42 @@ def test_recompute_keeps_selection_and_scroll(qtbot, session: Session) -> None:
     np.testing.assert_allclose(
         view.image.image, torch.softmax(torch.tensor(_data(n=300)) / 2.5, dim=1).numpy(), atol=1e-7
     )
+
+
+def test_a_first_rows_preview_says_so_until_the_rest_arrives(
+    qtbot, session: Session, monkeypatch
+) -> None:
+    """app/controller.py shows a big batch's first rows first; the view must not pass
+    them off as the whole batch (nor their mean as the batch's loss)."""
+    from softmax_lab.app import controller as controller_module
+
+    monkeypatch.setattr(controller_module, "PREVIEW_ELEMENTS", 20)
+    jobs: list = []
+
+    class Held:  # a background executor that runs jobs when the test says
+        def submit(self, job, done, failed, progress=None):
+            jobs.append((job, done))
+
+    data, targets = _data(40, 5), _targets(40, 5)
+    session.dtype = "float64"
+    Controller(session, background=Held()).start()
+    view = _shown(qtbot, session)
+    session.batch = LoadedBatch(data, None, targets=targets)
+    job, done = jobs.pop(0)
+    done(job.run())
+    info = view.findChild(QLabel, "batchInfo").text()
+    mean = view.findChild(QLabel, "meanCrossEntropy").text()
+    assert "first 4 rows shown while the rest is computed" in info
+    expected = F.cross_entropy(torch.from_numpy(data[:4]), torch.from_numpy(targets[:4]))
+    assert mean.startswith("mean cross-entropy of the first 4 rows (so far)")
+    assert _number(mean.split(":", 1)[1]) == pytest.approx(float(expected), rel=1e-5)
+    assert view.model.rowCount() == 4
+    job, done = jobs.pop(0)
+    done(job.run())
+    info = view.findChild(QLabel, "batchInfo").text()
+    mean = view.findChild(QLabel, "meanCrossEntropy").text()
+    assert "rest is computed" not in info and "40 × 5" in info
+    expected = F.cross_entropy(torch.from_numpy(data), torch.from_numpy(targets))
+    assert mean.startswith("mean cross-entropy: ")
+    assert _number(mean.split(":", 1)[1]) == pytest.approx(float(expected), rel=1e-5)
+    assert view.model.rowCount() == 40
