@@ -26,6 +26,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QStringListModel, Qt
 from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import (
+    QAbstractItemDelegate,
     QComboBox,
     QCompleter,
     QGridLayout,
@@ -68,6 +69,23 @@ def _font(points: int, bold: bool = False, italic: bool = False) -> QFont:
     font.setBold(bold)
     font.setItalic(italic)
     return font
+
+
+def _drop_replaced_delegates(combo: QComboBox) -> None:
+    """Delete the item delegates ``combo`` no longer uses.
+
+    Each ``setEditable`` installs a new delegate on the combo's list view and leaves the old
+    one there as a child of the view ("removed, but not deleted", says Qt): switching
+    between a small vector and a vocabulary would pile up two QObjects per switch (found
+    by the window soak, tests/app/test_soak.py).
+    """
+    view = combo.view()
+    current = view.itemDelegate()
+    for delegate in view.findChildren(
+        QAbstractItemDelegate, options=Qt.FindChildOption.FindDirectChildrenOnly
+    ):
+        if delegate is not current:
+            delegate.deleteLater()
 
 
 def target_items(names: tuple[str, ...]) -> list[str]:
@@ -351,6 +369,7 @@ class LossPanel(QWidget):
             self.target_model.setStringList(target_items(names))
             if large != self.target_combo.isEditable():
                 self.target_combo.setEditable(large)
+                _drop_replaced_delegates(self.target_combo)
                 if large:
                     self._configure_completer()
             self.target_spin.setRange(-1, len(names) - 1)
