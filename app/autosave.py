@@ -221,10 +221,21 @@ def crashed_runs(directory: Path, at_start: bool = False) -> list[CrashedRun]:
     return sorted(runs, key=newest, reverse=True)
 
 
+def leftover_temporaries(directory: Path, pid: int) -> list[Path]:
+    """Temporary files of autosave writes that run ``pid`` began and never renamed.
+
+    A write killed half-way leaves ``.autosave-<pid>.softmaxlab.json.<hex>.tmp``
+    (see ``write_bytes_atomic``); nothing but the next start can remove it.
+    """
+    prefix = f".{autosave_path(directory, pid).name}."
+    return [p for p in directory.glob(".autosave-*.tmp") if p.name.startswith(prefix)]
+
+
 def discard(runs: list[CrashedRun]) -> None:
-    """Remove the markers and autosaves of crashed runs (once offered)."""
+    """Remove the markers, autosaves and half-written autosaves of crashed runs (once offered)."""
     for run in runs:
-        for path in (run.autosave, run.marker):
+        leftovers = leftover_temporaries(run.marker.parent, run.pid)
+        for path in (run.autosave, *leftovers, run.marker):
             if path is not None:
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()

@@ -191,6 +191,8 @@ def _next_start_offers(
         assert bits(window.session.logits).tolist() == bits(expected["logits"]).tolist()
         assert window.session.temperature == expected["temperature"]
         assert not autosave.marker_path(state_folder(home), found["pid"]).exists()
+        # ... and the temporary file of an autosave write the kill cut short.
+        assert autosave.leftover_temporaries(state_folder(home), found["pid"]) == []
     finally:
         autosave.finish(window, saver)
         quit_window(window)

@@ -149,6 +149,28 @@ def test_declining_the_offer_starts_fresh_and_forgets_it(window, qtbot, state, m
     autosave.finish(third, autosave.start_up(third, directory=state))
 
 
+def test_a_killed_write_leaves_no_temporary_after_the_offer(window, qtbot, state, monkeypatch):
+    """SIGKILL during an autosave write leaves its temporary file; the next start removes it
+    with the dead run's marker (found by tests/test_nothing_lost.py), and nobody else's."""
+    saver = autosave.start_up(window, directory=state, delay_ms=FAST_MS)
+    window.session.temperature = 3.0
+    qtbot.waitUntil(saver.path.is_file, timeout=WAIT_MS)
+    pid = pretend_killed(state, saver)
+    quit_window(window)
+    cut = state / f".autosave-{pid}.softmaxlab.json.0123456789ab.tmp"
+    cut.write_text('{"half": ')
+    other = state / f".autosave-{pid}1.softmaxlab.json.0123456789ab.tmp"  # another run's
+    other.write_text("{}")
+
+    monkeypatch.setattr(session_dialogs, "ask_restore_autosave", Asked(True))
+    fresh = build_window(qtbot)
+    saver2 = autosave.start_up(fresh, directory=state, delay_ms=FAST_MS)
+    assert fresh.session.temperature == 3.0
+    assert not cut.exists()
+    assert other.exists()
+    autosave.finish(fresh, saver2)
+
+
 def test_a_clean_exit_is_restored_silently(window, qtbot, state, monkeypatch):
     saver = autosave.start_up(window, directory=state, delay_ms=FAST_MS)
     window.session.update(temperature=0.8, chart_view="logits")
