@@ -17,7 +17,14 @@ import math
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QEvent,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+)
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import QHeaderView, QLabel, QTableView, QVBoxLayout, QWidget
 
@@ -61,18 +68,25 @@ class StepsModel(QAbstractTableModel):
         names: list[str],
         columns: list[np.ndarray],
         sums: tuple[float, float],
-    ) -> None:
-        """Replace the content; keeps the view's scroll position when the shape is unchanged."""
+    ) -> bool:
+        """Replace the content; keeps the view's scroll position when the shape is unchanged.
+
+        Returns whether the class-name column changed (the view then refits its width).
+        """
         same_shape = len(names) == len(self._names) and headers == self._headers
+        names_changed = names != self._names
         if not same_shape:
             self.beginResetModel()
         self._headers, self._names, self._columns, self._sums = headers, names, columns, sums
         if not same_shape:
             self.endResetModel()
         elif self.rowCount() > 0:
+            # A temperature change leaves the names alone: only the number columns change.
+            first = 0 if names_changed else 1
             self.dataChanged.emit(
-                self.index(0, 0), self.index(self.rowCount() - 1, len(headers) - 1)
+                self.index(0, first), self.index(self.rowCount() - 1, len(headers) - 1)
             )
+        return names_changed
 
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 (Qt's signature)
         if parent.isValid():
@@ -145,8 +159,13 @@ class StepsTable(QWidget):
         self.view.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
         header = self.view.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        # The name column is fitted when the names or the font change, not by
+        # ResizeToContents: that asks the model for every row's size on every
+        # temperature tick (8,500 data() calls per tick at 1,000 classes, more than
+        # the whole paint), though the names have not changed.
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
         header.setMinimumSectionSize(70)
+        self.view.installEventFilter(self)
         font = self.view.font()
         font.setPointSize(max(font.pointSize(), 11))
         self.view.setFont(font)
@@ -167,6 +186,7 @@ class StepsTable(QWidget):
         """Show the steps of ``analysis`` (a VectorAnalysis; None empties the table)."""
         if analysis is None:
             self.model.set_rows(column_headers(1.0), [], [], (math.nan, math.nan))
+            self._fit_names()
             self.note.hide()
             return
         result = analysis.result
@@ -197,4 +217,15 @@ class StepsTable(QWidget):
         with np.errstate(all="ignore"):
             total_p = float(np.sum(p, dtype=np.float64))
         sums = (float(result.sum_exp[0]), total_p)
-        self.model.set_rows(column_headers(float(result.temperature)), labels, columns, sums)
+        headers = column_headers(float(result.temperature))
+        if self.model.set_rows(headers, labels, columns, sums):
+            self._fit_names()
+
+    def _fit_names(self) -> None:
+        self.view.resizeColumnToContents(0)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        # Presenter mode and themes change the table's font: refit the names to it.
+        if watched is self.view and event.type() == QEvent.Type.FontChange:
+            self._fit_names()
+        return super().eventFilter(watched, event)

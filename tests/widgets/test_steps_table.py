@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QLabel
 from softmax_lab.app.controller import Controller
 from softmax_lab.app.session import Session
 from softmax_lab.widgets import style
-from softmax_lab.widgets.steps_table import TOP_ROWS, StepsTable
+from softmax_lab.widgets.steps_table import TOP_ROWS, StepsModel, StepsTable
 
 X, SHIFT, EXP, P, LOGP = 1, 2, 3, 4, 5
 
@@ -134,3 +134,57 @@ def test_many_classes_show_the_top_rows_and_a_note(table: StepsTable, session: S
     session.set_vector([1.0, 2.0])
     assert not note.isVisible()
     assert model.rowCount() == 3
+
+
+def _name_fits(table: StepsTable, name: str) -> bool:
+    width = table.view.fontMetrics().horizontalAdvance(name)
+    return table.view.columnWidth(0) >= width
+
+
+def test_the_name_column_fits_long_names_and_a_larger_font(
+    table: StepsTable, session: Session
+) -> None:
+    long_name = "a rather long class name for the steps table"
+    session.class_names = ("cat", long_name, "bird")
+    assert cell(table, 1, 0) == long_name
+    assert _name_fits(table, long_name)
+    narrow = table.view.columnWidth(0)
+    session.temperature = 0.5  # numbers change, names do not: the width stays
+    assert table.view.columnWidth(0) == narrow
+    font = table.view.font()
+    font.setPointSize(font.pointSize() * 2)  # what presenter mode does
+    table.view.setFont(font)
+    assert table.view.columnWidth(0) > narrow
+    assert _name_fits(table, long_name)
+
+
+def test_a_temperature_change_asks_only_for_what_is_painted(
+    session: Session, monkeypatch: pytest.MonkeyPatch, qtbot
+) -> None:
+    """At 1,000 rows a temperature tick must not size every row's name (it used to:
+    ResizeToContents asked data() 8,500 times per tick, more than the paint)."""
+    calls = []
+    original = StepsModel.data
+    # Patched before the model exists: PySide binds the override when it is created.
+    monkeypatch.setattr(
+        StepsModel, "data", lambda self, *args: calls.append(args) or original(self, *args)
+    )
+    Controller(session).start()
+    table = StepsTable(session)
+    qtbot.addWidget(table)
+    table.resize(800, 300)
+    table.show()
+    qtbot.waitExposed(table)
+    session.set_vector(np.random.default_rng(1).normal(size=1_000))
+    table.view.repaint()
+    qtbot.wait(50)
+    calls.clear()
+    session.temperature = 2.0
+    table.view.repaint()
+    qtbot.wait(50)  # the header's delayed resize, where the extra calls came from
+    visible_rows = table.view.rowAt(table.view.viewport().height() - 1) + 1
+    assert 0 < visible_rows < 100
+    # Each visible cell may be asked for each of its roles (about ten) in each paint (the
+    # repaint and maybe a queued one or two); not each of the 1,001 rows.
+    one_paint = 12 * 6 * (visible_rows + 1)
+    assert 0 < len(calls) <= 3 * one_paint < 1_000 * 6, len(calls)
