@@ -419,8 +419,7 @@ class LossPanel(QWidget):
         names = self.session.class_names
         if len(names) != n:
             names = tuple(f"class {i}" for i in range(n))
-        self.loss_value.setFont(_font(LOSS_PT, bold=True))
-        self.loss_value.setStyleSheet(f"color: {style.TEXT};")
+        self._style_loss_value(_font(LOSS_PT, bold=True), f"color: {style.TEXT};")
         self.loss_value.setText(f"{style.format_number(loss.loss)} nats")
 
         p_name = "softmax(x)" if temp == 1.0 else "softmax(x/T)"
@@ -483,9 +482,16 @@ class LossPanel(QWidget):
         self.right_code.setText(f"loss_fn({x}, target)")
         self.wrong_code.setText(f"loss_fn(torch.softmax({x}, dim=-1), target)")
 
+    def _style_loss_value(self, font: QFont, css: str) -> None:
+        """Loss value or hint look; applied only on a change, since a style sheet re-polishes
+        the label and relays out the window (on every temperature tick it did)."""
+        if self.loss_value.font() != font:
+            self.loss_value.setFont(font)
+        if self.loss_value.styleSheet() != css:
+            self.loss_value.setStyleSheet(css)
+
     def _show_hint(self, text: str) -> None:
-        self.loss_value.setFont(_font(HINT_PT, italic=True))
-        self.loss_value.setStyleSheet("color: #666666;")
+        self._style_loss_value(_font(HINT_PT, italic=True), "color: #666666;")
         self.loss_value.setText(text)
         self.formula.setText("")
         self.temperature_note.setVisible(False)

@@ -383,6 +383,10 @@ class OverflowPanel(QWidget):
 
     @staticmethod
     def _colour(label: QLabel, failed: bool) -> None:
+        # A style sheet re-polishes the label and relays out the window around it: set it
+        # only when the verdict turns (not on every temperature tick).
+        if label.property("failed") == failed and label.styleSheet():
+            return
         label.setProperty("failed", failed)
         background = style.BAD_BACKGROUND if failed else style.OK_BACKGROUND
         edge = style.BAD if failed else "#2E7D32"
