@@ -234,6 +234,9 @@ class LossPanel(QWidget):
         if isinstance(view, QListView):
             view.setUniformItemSizes(True)
         self.target_combo.setFont(_font(BODY_PT))
+        # QComboBox is built with a spare delegate on its view already; drop it now so the
+        # object count does not change the first time the box turns editable.
+        _drop_replaced_delegates(self.target_combo)
         self.target_combo.currentIndexChanged.connect(self._on_target_changed)
         self.target_spin = QSpinBox()
         self.target_spin.setObjectName("targetSpin")
