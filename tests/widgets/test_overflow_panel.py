@@ -194,3 +194,27 @@ def test_nothing_computed_shows_an_empty_table(qtbot, session):
     qtbot.addWidget(widget)
     assert widget.table.model().rowCount() == 0
     assert widget.verdict.text()
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_large_vector_row_choice_equals_a_full_stable_sort(seed):
+    """The selection of the overflow table's rows (no full sort) against the plain
+    definition: failures first, each group by x/T descending (stable), NaN last."""
+    from types import SimpleNamespace
+
+    from softmax_lab.widgets.overflow_panel import LARGE_VECTOR, MAX_ROWS, _choose_rows
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(LARGE_VECTOR + 1, 5_000))
+    # Few distinct values, so ties straddle the cut; plus inf, -inf and NaN.
+    scaled = rng.integers(-5, 5, n).astype(np.float64)
+    for value, share in ((np.inf, 0.01), (-np.inf, 0.3 * (seed % 3)), (np.nan, 0.2 * (seed % 2))):
+        scaled[rng.random(n) < share] = value
+    bad = np.zeros((n, 4), dtype=bool)
+    bad[rng.random(n) < [0.0, 0.01, 0.5, 0.99][seed % 4], int(rng.integers(4))] = True
+    result = SimpleNamespace(num_classes=n, scaled=scaled[None, :])
+
+    by_logit = np.argsort(-scaled, kind="stable")
+    failing = bad[by_logit].any(axis=1)
+    expected = np.concatenate([by_logit[failing], by_logit[~failing]])[:MAX_ROWS]
+    assert _choose_rows(result, bad).tolist() == expected.tolist()
