@@ -104,6 +104,11 @@ class MainWindow(QMainWindow):
         ):
             self.tabs.addTab(_scrollable(panel), title)
 
+        # Tables on a tab that is not shown skip the per-tick work (the overflow lab sorted
+        # 50,257 classes on every temperature tick) and catch up when their tab is shown.
+        self.tabs.currentChanged.connect(self._follow_visible_tab)
+        self._follow_visible_tab(self.tabs.currentIndex())
+
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(chart_row)
         right.addWidget(self.tabs)
@@ -191,6 +196,10 @@ class MainWindow(QMainWindow):
         about = QAction("&About Softmax Lab", self)
         about.triggered.connect(self._show_about)
         help_menu.addAction(about)
+
+    def _follow_visible_tab(self, index: int) -> None:
+        self.steps.set_live(index == TAB_STEPS)
+        self.overflow.set_live(index == TAB_OVERFLOW)
 
     def _set_chart_view(self, view: str) -> None:
         self.session.chart_view = view

@@ -266,6 +266,42 @@ def test_float16_and_large_logits_show_the_overflow(window, qtbot):
     np.testing.assert_allclose(chart_values(window), softmax_ref(large), rtol=FLOAT32_RTOL)
 
 
+def type_temperature(qtbot, window, text: str) -> None:
+    spin = find(window, QDoubleSpinBox, "temperatureSpin")
+    spin.setFocus()
+    qtbot.keyClick(spin, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClicks(spin, text)
+    qtbot.keyClick(spin, Qt.Key.Key_Return)
+
+
+def test_tables_on_hidden_tabs_are_current_when_shown(window, qtbot):
+    """The steps table and the overflow lab skip updates while their tab is hidden; what a
+    person sees on switching to them must still be the current state."""
+    steps = find(window, QTableView, "stepsTableView")
+    table = find(window, QTableView, "overflowTable")
+    click_tab(qtbot, window, "Cross-entropy")
+    type_into_cell(qtbot, find(window, QTableView, "logitTable"), 0, 1, "4.5")
+    type_temperature(qtbot, window, "0.5")
+    qtbot.waitUntil(lambda: window.session.temperature == 0.5, timeout=WAIT_MS)
+    expected = softmax_ref([4.5, 1.0, 0.1], 0.5)
+
+    click_tab(qtbot, window, "Overflow lab")
+    stable_p = header_column(table, "stable p")
+    shown = [float(table.model().index(r, stable_p).data()) for r in range(3)]
+    np.testing.assert_allclose(shown, expected, rtol=1e-3)
+    assert "x/T" in " ".join(
+        str(table.model().headerData(c, Qt.Orientation.Horizontal))
+        for c in range(table.model().columnCount())
+    )
+
+    type_temperature(qtbot, window, "2.0")  # while the steps table is hidden
+    qtbot.waitUntil(lambda: window.session.temperature == 2.0, timeout=WAIT_MS)
+    click_tab(qtbot, window, "Step by step")
+    p_column = header_column(steps, "p = exp")
+    shown = [float(steps.model().index(r, p_column).data()) for r in range(3)]
+    np.testing.assert_allclose(shown, softmax_ref([4.5, 1.0, 0.1], 2.0), rtol=1e-3)
+
+
 # ---------------------------------------------------------------------------------------------
 # 5. Device
 
