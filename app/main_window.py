@@ -105,7 +105,7 @@ class MainWindow(QMainWindow):
             self.tabs.addTab(_scrollable(panel), title)
 
         # Tables on a tab that is not shown skip the per-tick work (the overflow lab sorted
-        # 50,257 classes on every temperature tick) and catch up when their tab is shown.
+        # 50,257 classes on every temperature tick; widgets/deferred.py) and catch up when their tab is shown.
         self.tabs.currentChanged.connect(self._follow_visible_tab)
         self._follow_visible_tab(self.tabs.currentIndex())
 
@@ -200,6 +200,7 @@ class MainWindow(QMainWindow):
     def _follow_visible_tab(self, index: int) -> None:
         self.steps.set_live(index == TAB_STEPS)
         self.overflow.set_live(index == TAB_OVERFLOW)
+        self.loss.set_live(index == TAB_LOSS)
 
     def _set_chart_view(self, view: str) -> None:
         self.session.chart_view = view

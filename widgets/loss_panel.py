@@ -44,6 +44,7 @@ from superqt.utils import signals_blocked
 from softmax_lab.app.session import Session
 from softmax_lab.compute.errors import InvalidInputError
 from softmax_lab.widgets import style
+from softmax_lab.widgets.deferred import DeferredWhileHidden
 
 if TYPE_CHECKING:
     from softmax_lab.compute.analysis import VectorAnalysis
@@ -198,7 +199,7 @@ class GradientChart(pg.PlotWidget):
             axis.setTicks(None)
 
 
-class LossPanel(QWidget):
+class LossPanel(DeferredWhileHidden, QWidget):
     """Cross-entropy of the editor's vector against a target class.
 
     Parameters
@@ -407,6 +408,8 @@ class LossPanel(QWidget):
 
     def set_analysis(self, analysis: VectorAnalysis | None) -> None:
         """Show the loss, gradient and double-softmax value of ``analysis`` (or the hint)."""
+        if self.deferred():
+            return
         loss = None if analysis is None else analysis.loss
         target = None if analysis is None else analysis.request.target
         if self.session.target is None or loss is None or target is None:

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from softmax_lab.app.session import Session
 from softmax_lab.compute.dtypes import DTYPES, dtype_info
 from softmax_lab.widgets import style
+from softmax_lab.widgets.deferred import DeferredWhileHidden
 
 if TYPE_CHECKING:
     from softmax_lab.compute.analysis import VectorAnalysis
@@ -328,7 +329,7 @@ class NaiveLimitGauge(pg.PlotWidget):
             self.other_lines.append(line)
 
 
-class OverflowPanel(QWidget):
+class OverflowPanel(DeferredWhileHidden, QWidget):
     """Naive versus stable softmax (and log(softmax) versus log_softmax) for the editor's vector.
 
     Parameters
@@ -390,10 +391,6 @@ class OverflowPanel(QWidget):
         layout.addWidget(self.log_verdict)
         layout.addWidget(self.notes)
 
-        # Off while its tab is not shown (the main window says so): the table is then
-        # brought up to date when it is shown again, not on every temperature tick.
-        self._live = True
-        self._stale = False
         session.events["analysis"].connect(self.set_analysis)
         session.events["class_names"].connect(self.set_class_names)
         session.events["device"].connect(self._refresh_title)
@@ -439,18 +436,10 @@ class OverflowPanel(QWidget):
         where = f"{result.device} (auto)" if self.session.device == "auto" else result.device
         self.title.setText(f"Overflow lab — {result.dtype} on {where}")
 
-    def set_live(self, live: bool) -> None:
-        """Follow the session (True) or only note that it changed (False: a hidden tab)."""
-        self._live = live
-        if live and self._stale:
-            self.set_analysis(self.session.analysis)
-
     def set_analysis(self, analysis: VectorAnalysis | None) -> None:
         """Show ``analysis`` (the editor's vector, row 0), or an empty panel for None."""
-        if not self._live:
-            self._stale = True
+        if self.deferred():
             return
-        self._stale = False
         self._refresh_title()
         if analysis is None:
             self.model.clear()

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import QHeaderView, QLabel, QTableView, QVBoxLayout, QWid
 
 from softmax_lab.app.session import Session
 from softmax_lab.widgets import style
+from softmax_lab.widgets.deferred import DeferredWhileHidden
 
 FULL_TABLE_MAX_CLASSES = 1_000
 """Up to this many classes every class gets a row."""
@@ -135,7 +136,7 @@ class StepsModel(QAbstractTableModel):
         return None
 
 
-class StepsTable(QWidget):
+class StepsTable(DeferredWhileHidden, QWidget):
     """The step-by-step softmax table for row 0 of ``session.analysis``.
 
     Parameters
@@ -178,25 +179,14 @@ class StepsTable(QWidget):
         layout.addWidget(self.note)
         layout.addWidget(self.view, 1)
 
-        # Off while its tab is not shown (see set_live).
-        self._live = True
-        self._stale = False
         session.events["analysis"].connect(self.set_analysis)
         session.events["class_names"].connect(lambda _names: self.set_analysis(session.analysis))
         self.set_analysis(session.analysis)
 
-    def set_live(self, live: bool) -> None:
-        """Follow the session (True) or only note that it changed (False: a hidden tab)."""
-        self._live = live
-        if live and self._stale:
-            self.set_analysis(self.session.analysis)
-
     def set_analysis(self, analysis: Any) -> None:
         """Show the steps of ``analysis`` (a VectorAnalysis; None empties the table)."""
-        if not self._live:
-            self._stale = True
+        if self.deferred():
             return
-        self._stale = False
         if analysis is None:
             self.model.set_rows(column_headers(1.0), [], [], (math.nan, math.nan))
             self._fit_names()

@@ -74,11 +74,20 @@ def cross_entropy_ref(logits: Any, target: int, temperature: float = 1.0) -> flo
     return float(F.cross_entropy(x, torch.tensor([target])))
 
 
+def shown_loss(qtbot, window) -> float:
+    """The loss as a person reads it: open the Cross-entropy tab, read, go back."""
+    back = window.tabs.tabText(window.tabs.currentIndex())
+    click_tab(qtbot, window, "Cross-entropy")
+    loss = first_number(find(window, QLabel, "lossValue").text())
+    click_tab(qtbot, window, back)
+    return loss
+
+
 # ---------------------------------------------------------------------------------------------
 # 1. The seed example on start
 
 
-def test_start_shows_the_seed_example(window):
+def test_start_shows_the_seed_example(window, qtbot):
     session = window.session
     expected = softmax_ref(SEED)
     np.testing.assert_allclose(expected, [0.659, 0.242, 0.099], atol=1e-3)  # the textbook numbers
@@ -106,7 +115,7 @@ def test_start_shows_the_seed_example(window):
 
     # Editor: the seed logits; target 0 gives the loss −log p[0].
     assert editor_logits(window) == SEED
-    loss = first_number(find(window, QLabel, "lossValue").text())
+    loss = shown_loss(qtbot, window)
     assert loss == pytest.approx(cross_entropy_ref(SEED, 0), rel=5e-4)
     assert not find(window, QWidget, "messageBar").isVisible()
     assert session.busy == ""
@@ -130,7 +139,7 @@ def test_typing_a_logit_updates_chart_steps_and_loss(window, qtbot):
     np.testing.assert_allclose(p_shown, expected, rtol=5e-4)
     x_shown = [float(t) for t in table_texts(steps, 1)[:3]]
     assert x_shown == new
-    loss = first_number(find(window, QLabel, "lossValue").text())
+    loss = shown_loss(qtbot, window)
     assert loss == pytest.approx(cross_entropy_ref(new, 0), rel=5e-4)
     assert find(window, QLabel, "argmaxLabel").text() == "class 1"
     assert find(window, QLabel, "logitEditorError").isHidden()
@@ -192,7 +201,7 @@ def test_temperature_slider_keys_and_spin_box(window, qtbot):
     np.testing.assert_allclose(
         drawn_heights(window.chart.ghost), softmax_ref(SEED), rtol=FLOAT32_RTOL
     )
-    loss = first_number(find(window, QLabel, "lossValue").text())
+    loss = shown_loss(qtbot, window)
     assert loss == pytest.approx(cross_entropy_ref(SEED, 0, t), rel=5e-4)
 
     # Type an exact value into the spin box.
@@ -275,8 +284,8 @@ def type_temperature(qtbot, window, text: str) -> None:
 
 
 def test_tables_on_hidden_tabs_are_current_when_shown(window, qtbot):
-    """The steps table and the overflow lab skip updates while their tab is hidden; what a
-    person sees on switching to them must still be the current state."""
+    """The steps table, the overflow lab and the loss panel skip updates while their tab is
+    hidden; what a person sees on switching to them must still be the current state."""
     steps = find(window, QTableView, "stepsTableView")
     table = find(window, QTableView, "overflowTable")
     click_tab(qtbot, window, "Cross-entropy")
@@ -300,6 +309,14 @@ def test_tables_on_hidden_tabs_are_current_when_shown(window, qtbot):
     p_column = header_column(steps, "p = exp")
     shown = [float(steps.model().index(r, p_column).data()) for r in range(3)]
     np.testing.assert_allclose(shown, softmax_ref([4.5, 1.0, 0.1], 2.0), rtol=1e-3)
+
+    type_temperature(qtbot, window, "3")  # while the loss panel is hidden
+    qtbot.waitUntil(lambda: window.session.temperature == 3.0, timeout=WAIT_MS)
+    click_tab(qtbot, window, "Cross-entropy")
+    target = window.session.target
+    assert target is not None
+    loss = shown_loss(qtbot, window)
+    assert loss == pytest.approx(cross_entropy_ref([4.5, 1.0, 0.1], target, 3.0), rel=1e-3)
 
 
 # ---------------------------------------------------------------------------------------------
