@@ -17,8 +17,7 @@ from softmax_lab.widgets.steps_table import TOP_ROWS, StepsModel, StepsTable
 X, SHIFT, EXP, P, LOGP = 1, 2, 3, 4, 5
 
 
-@pytest.fixture
-def table(qtbot, session: Session) -> StepsTable:
+def shown_table(qtbot, session: Session) -> StepsTable:
     Controller(session).start()
     widget = StepsTable(session)
     qtbot.addWidget(widget)
@@ -26,6 +25,11 @@ def table(qtbot, session: Session) -> StepsTable:
     widget.show()
     qtbot.waitExposed(widget)
     return widget
+
+
+@pytest.fixture
+def table(qtbot, session: Session) -> StepsTable:
+    return shown_table(qtbot, session)
 
 
 def cell(table: StepsTable, row: int, column: int, role=Qt.ItemDataRole.DisplayRole):
@@ -169,12 +173,7 @@ def test_a_temperature_change_asks_only_for_what_is_painted(
     monkeypatch.setattr(
         StepsModel, "data", lambda self, *args: calls.append(args) or original(self, *args)
     )
-    Controller(session).start()
-    table = StepsTable(session)
-    qtbot.addWidget(table)
-    table.resize(800, 300)
-    table.show()
-    qtbot.waitExposed(table)
+    table = shown_table(qtbot, session)
     session.set_vector(np.random.default_rng(1).normal(size=1_000))
     table.view.repaint()
     qtbot.wait(50)
