@@ -107,7 +107,9 @@ class Field(Generic[T]):
 
 
 def _logits(_: Session, value: Any) -> np.ndarray:
-    arr = np.array(value, dtype=np.float64).reshape(-1)
+    # A fresh read-only array that owns its data (not a reshaped view): the compute
+    # core reuses the T = 1 reference for such arrays during a temperature drag.
+    arr = np.array(value, dtype=np.float64).reshape(-1).copy()
     if arr.size == 0:
         raise InvalidInputError("at least one class is needed")
     arr.setflags(write=False)

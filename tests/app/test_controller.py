@@ -61,6 +61,35 @@ def test_every_intent_change_recomputes():
     assert bool(s.analysis.result.overflow.naive_overflow[0])
 
 
+@pytest.mark.parametrize("how", ["set_vector", "a row of a batch", "the logits field"])
+def test_a_temperature_drag_reuses_the_t1_reference(how):
+    """During a drag only T changes: the T = 1 reference (the ghost bars) is computed once.
+    The session's vectors used to be reshaped views, which the compute core's cache
+    refused, so it was recomputed on every tick."""
+    s = Session()
+    Controller(s).start()
+    logits = np.random.default_rng(3).normal(size=(4, 50))
+    if how == "set_vector":
+        s.set_vector(logits[1])
+    elif how == "a row of a batch":
+        s.set_vector(logits[1:2].T)  # a column view of someone else's array
+    else:
+        s.logits = list(logits[1])
+    assert s.logits.flags.owndata and not s.logits.flags.writeable
+    s.temperature = 0.5
+    first = s.analysis.reference
+    for t in (0.7, 2.0, 3.5):
+        s.temperature = t
+        assert s.analysis.reference is first
+        np.testing.assert_allclose(
+            s.analysis.result.probabilities[0], reference_softmax(logits[1], t), rtol=1e-5
+        )
+    np.testing.assert_allclose(first.probabilities[0], reference_softmax(logits[1]), rtol=1e-5)
+    logits[1, 0] += 5.0  # the caller's array changes: the session's copy does not
+    s.temperature = 4.0
+    assert s.analysis.reference is first
+
+
 def test_stale_background_results_are_dropped_and_requests_coalesce():
     s = Session()
     pool = ManualExecutor()
