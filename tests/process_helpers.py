@@ -21,12 +21,17 @@ from __future__ import annotations
 import os
 import re
 import struct
+import subprocess
 import sys
+import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 SCRIPT = Path(sys.executable).parent / "softmax-lab"
 ACCEPTED_STDERR = ("This plugin does not support propagateSizeHints()",)
@@ -63,6 +68,25 @@ def app_env(home: Path) -> dict[str, str]:
 def state_folder(home: Path) -> Path:
     """Where a child started with ``app_env(home)`` keeps its autosaves (app/autosave.py)."""
     return home / "state" / "softmax-lab"
+
+
+def wait_for_child(
+    found: Callable[[], T], process: subprocess.Popen[Any], what: str, timeout_s: float = 60.0,
+    interval_s: float = 0.1,
+) -> T:
+    """Poll ``found()`` until it returns something true while ``process`` is still running.
+
+    A child process sends no Qt signal to wait on, so this polls; it fails at once if the
+    child exits first (with its stderr when that was piped) or after ``timeout_s``.
+    """
+    deadline = time.monotonic() + timeout_s
+    while not (value := found()):
+        if process.poll() is not None:
+            stderr = process.stderr.read() if process.stderr else ""
+            raise AssertionError(f"the child exited ({process.returncode}) before {what}: {stderr!r}")
+        assert time.monotonic() < deadline, f"no {what} within {timeout_s:g} s"
+        time.sleep(interval_s)
+    return value
 
 
 def unexpected_stderr(stderr: str) -> list[str]:

@@ -53,6 +53,7 @@ from tests.process_helpers import (
     state_folder,
     step_of,
     temp_name_pattern,
+    wait_for_child,
 )
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="SIGKILL is POSIX-only")
@@ -361,14 +362,13 @@ def test_a_write_killed_in_the_middle_leaves_the_old_file(tmp_path):
         cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        temp: list[Path] = []
         # Kill as soon as the temporary file holds data: the write is under way.
-        while not temp:
-            assert proc.poll() is None, "the write finished before it could be cut"
-            assert time.monotonic() < deadline
-            temp = [p for p in tmp_path.iterdir() if p.name != target.name and p.stat().st_size > 0]
-            time.sleep(0.002)
+        wait_for_child(
+            lambda: [p for p in tmp_path.iterdir() if p.name != target.name and p.stat().st_size > 0],
+            proc,
+            "the temporary file held data",
+            interval_s=0.002,
+        )
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     finally:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, Qt, QtMsgType, qInstallMessageHandler
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, QtMsgType, qInstallMessageHandler
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -764,7 +764,10 @@ class Soak:
             # The drag is throttled: its last position arrives on a timer.
             self.qtbot.waitUntil(lambda: self.window.session.temperature == expected, timeout=WAIT_MS)
             if presses > 1:
-                self.qtbot.wait(25)  # nothing more may arrive after the last position
+                # Nothing more may arrive after the last position: the throttle's timer
+                # stops once it fires with nothing pending.
+                timer = self.window.temperature._write_throttled.findChild(QTimer)
+                self.qtbot.waitUntil(lambda: not timer.isActive(), timeout=WAIT_MS)
             with self.model.action() as s:
                 s.temperature = expected
         return f"{key.name} x{presses}"

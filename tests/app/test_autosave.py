@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from tests.app.session_helpers import (
     quit_window,
     softmax_ref,
 )
+from tests.process_helpers import wait_for_child
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST_MS = 50
@@ -322,11 +322,7 @@ def test_killing_the_real_app_offers_its_state_at_the_next_start(
     )
     try:
         save = autosave.autosave_path(state, proc.pid)
-        deadline = time.monotonic() + 60
-        while not save.is_file():
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-            assert time.monotonic() < deadline, "the app wrote no autosave"
-            time.sleep(0.1)
+        wait_for_child(save.is_file, proc, "the app wrote an autosave")
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
