@@ -227,8 +227,7 @@ def leftover_temporaries(directory: Path, pid: int) -> list[Path]:
     A write killed half-way leaves ``.autosave-<pid>.softmaxlab.json.<hex>.tmp``
     (see ``write_bytes_atomic``); nothing but the next start can remove it.
     """
-    prefix = f".{autosave_path(directory, pid).name}."
-    return [p for p in directory.glob(".autosave-*.tmp") if p.name.startswith(prefix)]
+    return sorted(directory.glob(f".{autosave_path(directory, pid).name}.*.tmp"))
 
 
 def discard(runs: list[CrashedRun]) -> None:

@@ -104,8 +104,8 @@ class MainWindow(QMainWindow):
         ):
             self.tabs.addTab(_scrollable(panel), title)
 
-        # Tables on a tab that is not shown skip the per-tick work (the overflow lab sorted
-        # 50,257 classes on every temperature tick; widgets/deferred.py) and catch up when their tab is shown.
+        # Panels on a tab that is not shown skip the per-tick work and catch up when
+        # their tab is shown (widgets/deferred.py).
         self.tabs.currentChanged.connect(self._follow_visible_tab)
         self._follow_visible_tab(self.tabs.currentIndex())
 

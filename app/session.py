@@ -107,9 +107,9 @@ class Field(Generic[T]):
 
 
 def _logits(_: Session, value: Any) -> np.ndarray:
-    # A fresh read-only array that owns its data (not a reshaped view): the compute
-    # core reuses the T = 1 reference for such arrays during a temperature drag.
-    arr = np.array(value, dtype=np.float64).reshape(-1).copy()
+    # flatten: one fresh copy that owns its data (reshape gave a view), which the compute
+    # core needs to reuse the T = 1 reference during a temperature drag.
+    arr = np.asarray(value, dtype=np.float64).flatten()
     if arr.size == 0:
         raise InvalidInputError("at least one class is needed")
     arr.setflags(write=False)
