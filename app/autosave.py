@@ -34,7 +34,12 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from softmax_lab.app import persistence
-from softmax_lab.app.errors import log_directory
+from softmax_lab.app.state_files import (
+    LAST_SESSION_NAME,
+    autosave_path,
+    marker_path,
+    state_directory,
+)
 from softmax_lab.compute.errors import LoadError
 from softmax_lab.widgets import session_dialogs
 
@@ -46,22 +51,8 @@ log = logging.getLogger(__name__)
 
 AUTOSAVE_DELAY_MS = 3_000
 """At most this long after a change, the change is on disk."""
-LAST_SESSION_NAME = "last-session" + persistence.SESSION_SUFFIX
 WATCHED = frozenset({*persistence.INTENT_FIELDS, "batch", "selected_row"})
 MESSAGE_SOURCE = "session"
-
-
-def state_directory() -> Path:
-    """Where autosaves live: the log folder (``$XDG_STATE_HOME/softmax-lab``)."""
-    return log_directory()
-
-
-def marker_path(directory: Path, pid: int) -> Path:
-    return directory / f"running-{pid}"
-
-
-def autosave_path(directory: Path, pid: int) -> Path:
-    return directory / f"autosave-{pid}{persistence.SESSION_SUFFIX}"
 
 
 # ---------------------------------------------------------------------------------
@@ -281,13 +272,6 @@ def describe_document(doc: dict[str, Any]) -> str:
     if isinstance(batch, dict) and batch.get("path"):
         parts.append(f"batch {Path(str(batch['path'])).name}")
     return ", ".join(parts)
-
-
-def restore_geometry(window: MainWindow) -> bool:
-    """Give the window the size and place it had when it last closed (call before show)."""
-    sessions: SessionActions | None = getattr(window, "sessions", None)
-    geometry = sessions.settings.window_geometry if sessions is not None else None
-    return bool(geometry is not None and window.restoreGeometry(geometry))
 
 
 def start_up(

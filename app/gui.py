@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from PySide6.QtCore import QObject
-    from PySide6.QtWidgets import QWidget
+    from PySide6.QtWidgets import QMainWindow, QWidget
 
 
 def launch_window(
@@ -22,10 +23,128 @@ def launch_window(
 
     ``lecture`` (a lecture file) opens with its scene list at its first scene;
     ``present`` starts in presenter mode. Returns the process exit status.
+
+    Start-up, each step after the previous one is on screen or under way: the
+    first frame (``widgets/first_frame.py``: Qt only, the example's bars drawn
+    as SVG) about 0.05 s after Qt is up; then the full window is built, hidden,
+    behind it (pyqtgraph, numpy, the views: about 0.8 s on the benchmark
+    machine), the last session restored into it, and torch imported in the
+    background; the full window takes the first frame's place when the first
+    result (or error) is in. The person reads the example meanwhile.
+    """
+    from PySide6.QtCore import QCoreApplication, QEvent
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Softmax Lab")
+    app.setOrganizationName("Softmax Lab")
+    first = first_frame(file, lecture)
+    opened: list[_OpenWindow] = []
+
+    def open_window() -> None:
+        try:
+            _open_window(first, opened, file, quit_after_ms, lecture, present)
+        except Exception:
+            # The excepthook dialog is part of what failed to open: say it on stderr,
+            # as a failure before the event loop did, and leave with a failure status.
+            traceback.print_exc()
+            print("Softmax Lab could not open its window (the error is above).", file=sys.stderr)
+            app.exit(1)
+
+    watcher = _after_first_paint(first, open_window)
+    first.show()
+    try:
+        status = app.exec()
+    finally:
+        first.removeEventFilter(watcher)
+        first.close()
+        first.deleteLater()
+        if opened:
+            opened[0].shut_down()
+        # Results the last job posted reach the window while it still exists (the
+        # controller has stopped, so nothing new starts) ...
+        app.processEvents()
+        # ... then the windows are deleted now, while the QApplication exists: left to
+        # a later event loop, or to Python's cycle collector (the session's callbacks
+        # and the windows refer to each other), a window would be destroyed at an
+        # arbitrary point of whatever runs next.
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    return int(status)
+
+
+def first_frame(file: str | Path | None, lecture: str | Path | None) -> QMainWindow:
+    """The window as it first appears: the example, unless something will replace it."""
+    from softmax_lab.app import example
+    from softmax_lab.app.settings import Settings
+    from softmax_lab.app.state_files import has_state_to_restore, state_directory
+    from softmax_lab.widgets.first_frame import FirstFrame, Picture
+
+    if file is not None:
+        note = f"Opening {Path(file).name}…"
+    elif lecture is not None:
+        note = f"Opening the lecture {Path(lecture).name}…"
+    elif has_state_to_restore(state_directory()):
+        note = "Restoring the last session…"
+    else:
+        note = ""
+    logits = None if note else example.SEED_LOGITS
+    names = example.default_names(len(example.SEED_LOGITS))
+    title = (
+        "p = softmax(x / T)   ·   T = "
+        f"{example.SEED_TEMPERATURE:g}   ·   {example.SEED_DTYPE}   ·   {len(names)} classes"
+    )
+    argmax = max(range(len(names)), key=lambda i: example.SEED_LOGITS[i])
+    frame = FirstFrame(Picture(logits, names, title, note, argmax, example.SEED_TARGET))
+    geometry = Settings().window_geometry
+    if geometry is not None:
+        frame.restoreGeometry(geometry)
+    return frame
+
+
+class _OpenWindow:
+    """The full window and what runs with it, torn down in order on exit."""
+
+    # Each part is None until built: a failed start-up tears down what it got to.
+    executor: Any = None
+    controller: Any = None
+    window: Any = None
+    reporter: Any = None
+    autosave: Any = None
+
+    def shut_down(self) -> None:
+        from softmax_lab.app import autosave as autosave_module
+
+        if self.window is not None:
+            autosave_module.finish(self.window, self.autosave)
+        if self.reporter is not None:
+            self.reporter.uninstall()
+        # Orderly teardown: stop scheduling (a result delivered now must not
+        # start the request waiting behind it), let the running job finish
+        # before Qt objects go away, then delete the window while the
+        # QApplication still exists.
+        if self.controller is not None:
+            self.controller.stop()
+        if self.executor is not None:
+            self.executor.shutdown()
+        if self.window is not None:
+            self.window.deleteLater()
+
+
+def _open_window(
+    first: QMainWindow,
+    opened: list[_OpenWindow],
+    file: str | Path | None,
+    quit_after_ms: int | None,
+    lecture: str | Path | None,
+    present: bool,
+) -> None:
+    """Build the full window where the first frame is, show it, and close the first frame.
+
+    Appends the window to ``opened`` as soon as it exists, so that ``launch_window``
+    tears down what was built even when a later step raises.
     """
     import pyqtgraph as pg
     from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
 
     from softmax_lab.app import autosave as autosave_module
     from softmax_lab.app.controller import Controller
@@ -36,17 +155,16 @@ def launch_window(
     from softmax_lab.widgets import dialogs
 
     pg.setConfigOptions(antialias=True, background="w", foreground="k")
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setApplicationName("Softmax Lab")
-    app.setOrganizationName("Softmax Lab")
-
+    running = _OpenWindow()
+    opened.append(running)  # whatever is built below is torn down on exit, even on failure
     session = Session()
-    executor = ThreadPoolExecutor()
-    controller = Controller(session, background=executor)
-    # Torch (seconds to import) is not on the way to the first frame: the window opens
-    # with CUDA "being checked", and the controller imports torch in the background and
-    # computes the example there; the charts fill in when it is ready.
-    window = MainWindow(session, controller, False, "still checking (torch is starting)")
+    running.executor = executor = ThreadPoolExecutor()
+    running.controller = controller = Controller(session, background=executor)
+    # Building the window needs no torch: its device choice says CUDA is "still
+    # checking" until the controller has imported torch (see below).
+    running.window = window = MainWindow(
+        session, controller, False, "still checking (torch is starting)"
+    )
 
     reporter = ErrorReporter(
         show=lambda text, details: dialogs.show_error(window, "Softmax Lab: unexpected error", text, details),
@@ -54,50 +172,77 @@ def launch_window(
     )
     reporter.setup_logging()
     reporter.install()
+    running.reporter = reporter
 
-    # Nothing is computed until the first frame is on screen (see _after_first_paint).
+    # Hidden until it has the numbers to show (see _show_when_computed): while torch
+    # loads, the person reads the example on the first frame, not an empty chart.
     controller.hold()
-    # Sessions (app/autosave.py): the last size and place, the last session (or,
-    # after a crash, the autosave if the person wants it), then FILE on top.
-    autosave_module.restore_geometry(window)
-    first_paint = _after_first_paint(
-        window,
-        lambda: controller.warm_up(
-            lambda cuda: window.options.set_cuda_status(cuda.available, cuda.reason)
-        ),
+    # Sessions (app/autosave.py): the last session (or, after a crash, the autosave
+    # if the person wants it), then FILE on top.
+    running.autosave = autosave_module.start_up(
+        window, file=None if file is None else Path(file)
     )
-    window.show()
-    autosave = autosave_module.start_up(window, file=None if file is None else Path(file))
     if lecture is not None or present:
         # After the restored session: the lecture's first scene is what the room sees.
         from softmax_lab.app.lecture_actions import start as start_lecture
 
         start_lecture(window, lecture, present)
+    _show_when_computed(first, window, session)
+    # Torch (seconds to import) comes last: the controller imports it in the
+    # background, asks it about CUDA, then computes what the session holds.
+    controller.warm_up(
+        lambda cuda: window.options.set_cuda_status(cuda.available, cuda.reason)
+    )
     if quit_after_ms is not None:
-        QTimer.singleShot(quit_after_ms, window.close)
-    try:
-        status = app.exec()
-    finally:
-        window.removeEventFilter(first_paint)
-        autosave_module.finish(window, autosave)
-        reporter.uninstall()
-        # Orderly teardown: stop scheduling (a result delivered now must not
-        # start the request waiting behind it), let the running job finish
-        # before Qt objects go away, then delete the window while the
-        # QApplication still exists.
-        controller.stop()
-        executor.shutdown()
-        window.deleteLater()
-        app.processEvents()
-    return int(status)
+        QTimer.singleShot(quit_after_ms, lambda: (window.close(), first.close()))
+
+
+# If neither a result nor an error has come by then, show the full window anyway
+# (its charts fill in when the result comes): the person is never left with a picture.
+SHOW_ANYWAY_MS = 10_000
+
+
+def _show_when_computed(first: QMainWindow, window: QMainWindow, session: Any) -> None:
+    """Put ``window`` where ``first`` is, once the session has a vector result or an error.
+
+    The first frame already shows the example; swapping it for a full window whose
+    charts are still empty would take the numbers away for the seconds torch needs.
+    """
+    from PySide6.QtCore import QTimer
+
+    def on_analysis(analysis: Any) -> None:
+        if analysis is not None:
+            swap()
+
+    def on_message(message: Any) -> None:
+        if message is not None and message.level == "error":
+            swap()
+
+    def swap() -> None:
+        session.events["analysis"].disconnect(on_analysis)
+        session.events["message"].disconnect(on_message)
+        if not first.isVisible():
+            return  # done already, or the person closed the first frame: quitting
+        if not window.isVisible():  # (presenter mode shows it full screen earlier)
+            # Exactly where the first frame is now (it restored the last size and place,
+            # and the person may have moved it since): its geometry and state, not a
+            # saved copy, which Qt would fit to the screen again, moving the window.
+            window.setGeometry(first.geometry())
+            window.setWindowState(first.windowState())
+            window.show()
+        first.close()
+
+    session.events["analysis"].connect(on_analysis)
+    session.events["message"].connect(on_message)
+    QTimer.singleShot(SHOW_ANYWAY_MS, window, swap)
 
 
 def _after_first_paint(window: QWidget, then: Callable[[], None]) -> QObject:
     """Call ``then`` once, just after ``window`` has painted its first frame.
 
-    Torch takes seconds to import, and importing it even in a worker thread holds the
-    interpreter lock for much of that: started before the first paint, it delayed the
-    first frame by about a second (docs/performance.md).
+    What comes next (the full window's imports, then torch's, which holds the
+    interpreter lock for much of its seconds even in a worker thread) would
+    otherwise delay the first frame (docs/performance.md).
     """
     from PySide6.QtCore import QEvent, QObject, QTimer
 

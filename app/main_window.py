@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from softmax_lab.app.controller import Controller
 from softmax_lab.app.session import CHART_VIEWS, Session
 from softmax_lab.compute.loaders import SUPPORTED_SUFFIXES
-from softmax_lab.widgets import dialogs
+from softmax_lab.widgets import dialogs, style
 from softmax_lab.widgets.batch_view import BatchView
 from softmax_lab.widgets.compute_options import ComputeOptions
 from softmax_lab.widgets.logit_editor import LogitEditor
@@ -156,7 +156,7 @@ class MainWindow(QMainWindow):
         from softmax_lab.app.extensions import install_extensions
 
         install_extensions(self)
-        self.resize(1360, 860)
+        self.resize(*style.WINDOW_SIZE)
 
     # -- menus ------------------------------------------------------------------------
 

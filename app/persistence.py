@@ -57,11 +57,11 @@ from typing import Any
 import numpy as np
 
 from softmax_lab.app.session import Session, default_names
+from softmax_lab.app.state_files import SESSION_SUFFIX
 from softmax_lab.compute.errors import InvalidInputError, LoadError
 
 FORMAT_NAME = "softmax-lab-session"
 FORMAT_VERSION = 1
-SESSION_SUFFIX = ".softmaxlab.json"
 
 MAX_FILE_BYTES = 256 * 2**20
 """A session holds one vector: 4 million classes written with ``repr`` are ~100 MB.

@@ -20,6 +20,13 @@ from typing import Any, Generic, TypeVar, overload
 import numpy as np
 
 from softmax_lab.app.events import Signal
+from softmax_lab.app.example import (
+    SEED_DTYPE,
+    SEED_LOGITS,
+    SEED_TARGET,
+    SEED_TEMPERATURE,
+    default_names,
+)
 from softmax_lab.compute.dtypes import DTYPE_NAMES
 from softmax_lab.compute.errors import InvalidInputError
 from softmax_lab.compute.validation import check_temperature
@@ -28,7 +35,6 @@ T = TypeVar("T")
 
 CHART_VIEWS: tuple[str, ...] = ("probabilities", "log-probabilities", "logits")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
-SEED_LOGITS = (2.0, 1.0, 0.1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,10 +59,6 @@ class LoadedBatch:
     """(N,) int64 target classes, or None."""
     nonfinite_count: int | None = None
     """How many logits are NaN or ±inf, when the loader counted them."""
-
-
-def default_names(n: int) -> tuple[str, ...]:
-    return tuple(f"class {i}" for i in range(n))
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -168,11 +170,11 @@ class Session:
     # -- intent ---------------------------------------------------------------
     logits: Field[np.ndarray] = Field(np.array(SEED_LOGITS), _logits)
     class_names: Field[tuple[str, ...]] = Field(default_names(len(SEED_LOGITS)), _names)
-    temperature: Field[float] = Field(1.0, _temperature)
-    dtype: Field[str] = Field("float32", _choice(DTYPE_NAMES, "dtype"))
+    temperature: Field[float] = Field(SEED_TEMPERATURE, _temperature)
+    dtype: Field[str] = Field(SEED_DTYPE, _choice(DTYPE_NAMES, "dtype"))
     device: Field[str] = Field("auto", _choice(DEVICES, "device"))
     chart_view: Field[str] = Field("probabilities", _choice(CHART_VIEWS, "chart view"))
-    target: Field[int | None] = Field(0, _target)
+    target: Field[int | None] = Field(SEED_TARGET, _target)
     label_smoothing: Field[float] = Field(0.0, _smoothing)
     batch: Field[LoadedBatch | None] = Field(None)
     batch_dim: Field[int] = Field(1, _batch_dim)

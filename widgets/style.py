@@ -22,6 +22,10 @@ TEXT = "#222222"
 PLOT_BACKGROUND = "w"
 PLOT_FOREGROUND = "k"
 
+# The main window's size on a first run (later runs restore the last one); the
+# first frame (widgets/first_frame.py) opens at the same size.
+WINDOW_SIZE = (1360, 860)
+
 
 def format_number(value: float, digits: int = 4) -> str:
     """Compact, readable numbers: 0.659, 1.2e-08, inf, -inf, nan."""

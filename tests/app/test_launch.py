@@ -1,0 +1,138 @@
+"""launch_window: the first frame, then the full window in its place (app/gui.py).
+
+These run the real ``launch_window`` in this process, event loop included; a
+timer stands in for the person, who looks at the windows and closes the full one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QRect, QTimer
+from PySide6.QtWidgets import QApplication, QMainWindow
+
+from softmax_lab.app import gui
+from softmax_lab.app.settings import Settings
+from softmax_lab.app.state_files import LAST_SESSION_NAME, state_directory
+
+GIVE_UP_MS = 60_000
+
+
+def windows(kind: str) -> list[QMainWindow]:
+    return [
+        w
+        for w in QApplication.topLevelWidgets()
+        if isinstance(w, QMainWindow) and type(w).__name__ == kind and w.isVisible()
+    ]
+
+
+class Watcher:
+    """Looks at the windows while ``launch_window`` runs; closes the full one when done.
+
+    The first frame is looked at just before the full window is built in its place
+    (that happens within one event-loop turn of its first paint, too soon for a timer).
+    """
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.first_geometry: QRect | None = None
+        self.first_frames_seen: list[str] = []
+        self.seen: dict[str, Any] = {}
+        open_window = gui._open_window
+
+        def look_then_open(first: Any, *args: Any) -> None:
+            assert first.isVisible()
+            self.first_geometry = first.geometry()
+            self.first_frames_seen.append(first.chart.svg())
+            open_window(first, *args)
+
+        monkeypatch.setattr(gui, "_open_window", look_then_open)
+        self.timer = QTimer()
+        self.timer.setInterval(5)
+        self.timer.timeout.connect(self.poll)
+        self.timer.start()
+        QTimer.singleShot(GIVE_UP_MS, self.give_up)
+
+    def poll(self) -> None:
+        full = windows("MainWindow")
+        if full and full[0].session.analysis is not None:
+            window = full[0]
+            self.seen = {
+                "geometry": window.geometry(),
+                "frames_still_visible": len(windows("FirstFrame")),
+                "probabilities": window.session.analysis.result.probabilities.ravel().tolist(),
+            }
+            self.timer.stop()
+            window.close()
+
+    def give_up(self) -> None:
+        if self.timer.isActive():
+            self.timer.stop()
+            for w in QApplication.topLevelWidgets():
+                w.close()
+
+
+def test_the_first_frame_draws_the_example_then_the_full_window_takes_its_place(
+    qapp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Settings().window_geometry = None
+    before = {id(w) for w in QApplication.topLevelWidgets()}
+    watcher = Watcher(monkeypatch)
+    assert gui.launch_window() == 0
+    # Both windows are deleted when it returns, not left to a later event loop or GC.
+    # (pyqtgraph's parentless context menus live on with their Python owners, as in any run.)
+    left = [type(w).__name__ for w in QApplication.topLevelWidgets() if id(w) not in before]
+    assert "FirstFrame" not in left and "MainWindow" not in left
+    assert watcher.seen, "the full window never showed the example's result"
+    assert watcher.first_frames_seen and "0.659" in watcher.first_frames_seen[0]
+    assert watcher.seen["frames_still_visible"] == 0
+    assert watcher.seen["geometry"] == watcher.first_geometry
+    p = watcher.seen["probabilities"]
+    assert p == pytest.approx([0.659, 0.242, 0.0986], abs=5e-4)  # the same numbers, from torch
+
+
+def test_the_full_window_opens_where_the_first_frame_was(qapp, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The last run closed at 1100 x 700: the first frame restores it, the full window keeps it.
+    probe = QMainWindow()
+    probe.resize(1100, 700)
+    Settings().window_geometry = probe.saveGeometry()
+    del probe  # (Python owns it: deleted here)
+    watcher = Watcher(monkeypatch)
+    assert gui.launch_window() == 0
+    assert watcher.first_geometry is not None and watcher.first_geometry.height() == 700
+    assert watcher.seen["geometry"] == watcher.first_geometry
+
+
+def test_a_session_to_restore_is_announced_not_the_example(qtbot) -> None:
+    directory = state_directory()
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / LAST_SESSION_NAME).write_text("{}")  # damaged: the example comes back later
+    frame = gui.first_frame(None, None)
+    qtbot.addWidget(frame)
+    assert "Restoring the last session" in frame.chart.svg()
+    assert "0.659" not in frame.chart.svg()
+
+
+def test_a_file_to_open_is_announced(qtbot, tmp_path: Path) -> None:
+    frame = gui.first_frame(tmp_path / "logits.npy", None)
+    qtbot.addWidget(frame)
+    assert "Opening logits.npy" in frame.chart.svg()
+
+
+def test_a_window_that_cannot_be_built_exits_with_status_1_and_says_why(
+    qapp, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from softmax_lab.app import main_window
+
+    def broken(*_: Any, **__: Any) -> None:
+        raise RuntimeError("the views could not be built")
+
+    monkeypatch.setattr(main_window.MainWindow, "__init__", broken)
+    watcher = Watcher(monkeypatch)
+    assert gui.launch_window() == 1
+    err = capsys.readouterr().err
+    assert "RuntimeError: the views could not be built" in err
+    assert "Softmax Lab could not open its window" in err
+    assert not windows("FirstFrame") and not windows("MainWindow")
+    watcher.timer.stop()
