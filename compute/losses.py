@@ -111,7 +111,10 @@ def cross_entropy_from_result(
         # (p - q) / T assumed sum(q) == 1 exactly, but probability targets are
         # accepted when they sum to 1 within 1e-3, and torch's gradient keeps sum(q).
         mass = q.sum(axis=-1, keepdims=True)
-        grad = (result.probabilities * mass - q) * (scale / result.temperature)
+        # In place on one float64 array (the probabilities may be float32).
+        grad = np.multiply(result.probabilities, mass, dtype=np.float64)
+        grad -= q
+        grad *= scale / result.temperature
         grad[ignored] = 0.0
     return CrossEntropyResult(
         reduction=reduction,
@@ -157,7 +160,11 @@ def _target_distribution(
         if not np.allclose(q.sum(axis=-1), 1.0, atol=1e-3):
             raise InvalidInputError("each row of probability targets must sum to 1")
         ignored = np.zeros(n, dtype=bool)
-    q = (1.0 - eps) * q + eps / c
+    if eps:
+        # In place: at LLM vocabulary sizes every fresh (rows, classes) array costs
+        # page faults; without smoothing q stays the mostly untouched zeros.
+        q *= 1.0 - eps
+        q += eps / c
     q[ignored] = 0.0
     return q, ignored
 
@@ -168,10 +175,16 @@ def _is_whole(t: np.ndarray) -> bool:
 
 
 def _row_losses(log_probabilities: np.ndarray, q: np.ndarray, ignored: np.ndarray) -> np.ndarray:
+    """-sum q log p per row, in float64; 0 * -inf counts as 0 (a class with no target mass)."""
     with np.errstate(all="ignore"):
-        # 0 * -inf counts as 0: a class with no target mass contributes nothing.
-        terms = np.where(q > 0, q * log_probabilities, 0.0)
-        rows = -terms.sum(axis=-1)
+        # einsum casts to float64 in small buffers: no (rows, classes) temporaries.
+        rows = -np.einsum("...i,...i->...", q, log_probabilities, dtype=np.float64)
+        # NaN: a NaN log p, or 0 * -inf; only those rows are summed again, masked.
+        redo = np.isnan(rows)
+        if redo.any():
+            q_r = q[redo]
+            terms = np.where(q_r > 0, q_r * log_probabilities[redo], 0.0)
+            rows[redo] = -terms.sum(axis=-1)
     rows[ignored] = 0.0
     return rows
 

@@ -39,8 +39,8 @@ def compute_softmax(request: SoftmaxRequest) -> SoftmaxResult:
     Returns
     -------
     SoftmaxResult
-        Row-wise arrays (one row per distribution along ``dim``) as float64
-        holding the values computed in ``request.dtype``.
+        Row-wise arrays (one row per distribution along ``dim``) holding the values
+        computed in ``request.dtype`` exactly: float64 for float64, float32 otherwise.
 
     Raises
     ------
@@ -63,9 +63,7 @@ def compute_softmax(request: SoftmaxRequest) -> SoftmaxResult:
 
     try:
         with torch.no_grad():
-            # np.require copies only when needed: torch refuses to wrap read-only arrays silently.
-            x = torch.from_numpy(np.require(rows64, requirements=["C", "W"]))
-            x = x.to(device=device, dtype=tdtype)
+            x = _stored_logits(rows64, tdtype).to(device=device)
             scaled = x / temperature
             # Half types accumulate in float32, as torch.softmax does internally.
             acc = x.float() if tdtype in (torch.float16, torch.bfloat16) else x
@@ -77,8 +75,7 @@ def compute_softmax(request: SoftmaxRequest) -> SoftmaxResult:
             # max entry. 0 and -inf are fixed points of division by any T > 0:
             # keep them exactly, so T's rounding in the dtype cannot matter.
             # inf - inf = NaN (a +inf or all -inf row) is neither and stays NaN.
-            keep = (diff == 0) | torch.isneginf(diff)
-            shifted = torch.where(keep, diff, diff / temperature)
+            shifted = _divide_keeping_fixed_points(diff, temperature)
             exp_shifted = torch.exp(shifted)
             sum_exp = exp_shifted.sum(dim=-1)
             # The softmax itself is torch's, on exactly what `torch.softmax(x / T)`
@@ -87,10 +84,7 @@ def compute_softmax(request: SoftmaxRequest) -> SoftmaxResult:
             # input used instead: same distribution, no inf - inf.
             # (x / T is broken where a finite x became inf/NaN, or a NaN appeared:
             # -inf / T is NaN once T rounds to inf in float32.)
-            broken = (~torch.isfinite(scaled) & torch.isfinite(x)) | (
-                torch.isnan(scaled) & ~torch.isnan(x)
-            )
-            broken = broken.any(dim=-1, keepdim=True)
+            broken = _new_nonfinite(x, scaled)
             z = torch.where(broken, shifted.to(tdtype), scaled)
             probabilities = torch.softmax(z, dim=-1)
             log_probabilities = torch.log_softmax(z, dim=-1)
@@ -176,8 +170,7 @@ def log_softmax_rows(rows: np.ndarray, dtype: str, device: str) -> np.ndarray:
     import torch
 
     with torch.no_grad():
-        t = torch.from_numpy(np.require(rows, np.float64, ["C", "W"]))
-        t = t.to(device=resolve_device(device), dtype=torch_dtype(dtype))
+        t = _stored_logits(rows, torch_dtype(dtype)).to(device=resolve_device(device))
         return _to_numpy(torch.log_softmax(t, dim=-1))
 
 
@@ -185,36 +178,99 @@ def softmax(
     logits: object, temperature: float = 1.0, dim: int = -1, dtype: str = "float32", device: str = "cpu"
 ) -> np.ndarray:
     """Stable softmax of ``logits / temperature`` along ``dim``, in the input's layout."""
-    result = compute_softmax(SoftmaxRequest(as_logits(logits), temperature, dim, dtype, device))
-    return result.in_input_layout(result.probabilities)
+    return _one_array(logits, temperature, dim, dtype, device, "probabilities")
 
 
 def log_softmax(
     logits: object, temperature: float = 1.0, dim: int = -1, dtype: str = "float32", device: str = "cpu"
 ) -> np.ndarray:
     """Stable log-softmax of ``logits / temperature`` along ``dim``, in the input's layout."""
-    result = compute_softmax(SoftmaxRequest(as_logits(logits), temperature, dim, dtype, device))
-    return result.in_input_layout(result.log_probabilities)
+    return _one_array(logits, temperature, dim, dtype, device, "log_probabilities")
 
 
 def naive_softmax(
     logits: object, temperature: float = 1.0, dim: int = -1, dtype: str = "float32", device: str = "cpu"
 ) -> np.ndarray:
     """exp / sum without max subtraction, in ``dtype``: overflows where a naive implementation would."""
+    return _one_array(logits, temperature, dim, dtype, device, "naive_probabilities")
+
+
+def _one_array(
+    logits: object, temperature: float, dim: int, dtype: str, device: str, name: str
+) -> np.ndarray:
     result = compute_softmax(SoftmaxRequest(as_logits(logits), temperature, dim, dtype, device))
-    return result.in_input_layout(result.naive_probabilities)
+    # float64 (exact), as these one-call helpers always returned: their callers mix the
+    # values freely with Python floats, which numpy would round into float32.
+    return result.in_input_layout(getattr(result, name)).astype(np.float64)
+
+
+def _divide_keeping_fixed_points(diff: Any, temperature: float) -> Any:
+    """``diff / T`` with 0 and -inf kept exactly (see the T -> 0 FIX in compute_softmax).
+
+    Where T and 1/T are positive and finite in the compute type (every T but the
+    extremes), division keeps 0 and -inf by itself: the masks are skipped.
+    """
+    import torch
+
+    with np.errstate(all="ignore"):
+        # The compute type is float32 or float64: torch's names are numpy's.
+        t = np.float64(temperature).astype(str(diff.dtype).removeprefix("torch."))
+        plain = bool(np.isfinite(t) and t > 0 and np.isfinite(1 / t))
+    if plain:
+        return diff / temperature
+    keep = (diff == 0) | torch.isneginf(diff)
+    return torch.where(keep, diff, diff / temperature)
+
+
+def _new_nonfinite(x: Any, scaled: Any) -> Any:
+    """Per row (keepdim): did ``x / T`` turn a finite logit into inf/NaN, or make a new NaN?
+
+    Division by T > 0 keeps every non-finite logit non-finite and every NaN a NaN,
+    so those sets can only grow: comparing their sizes answers it with four
+    elementwise passes instead of ten.
+    """
+    import torch
+
+    def count(mask: Any) -> Any:
+        return mask.sum(dim=-1, keepdim=True)
+
+    finite_lost = count(torch.isfinite(scaled)) != count(torch.isfinite(x))
+    nan_gained = count(torch.isnan(scaled)) != count(torch.isnan(x))
+    return finite_lost | nan_gained
+
+
+def _stored_logits(rows64: np.ndarray, tdtype: Any) -> Any:
+    """``rows64`` (values exact in float64) rounded to the compute dtype, as a CPU tensor that owns writable memory.
+
+    float32 is rounded by numpy straight from float64 (the same IEEE rounding as
+    torch's cast, +-inf beyond the range): one float32 array instead of a float64
+    copy plus a cast. Other dtypes keep torch's own cast (float16 and bfloat16
+    must round once, from float64).
+    """
+    import torch
+
+    # np.require copies only when needed: torch refuses to wrap read-only arrays silently.
+    if tdtype == torch.float32:
+        with np.errstate(over="ignore", under="ignore"):
+            return torch.from_numpy(np.require(rows64, np.float32, ["C", "W"]))
+    return torch.from_numpy(np.require(rows64, requirements=["C", "W"])).to(tdtype)
 
 
 def _to_numpy(t: Any) -> np.ndarray:
-    """Exact float64 copy of a tensor. The widening happens in numpy: torch's
-    elementwise kernels wake its thread pool, which costs milliseconds per
-    call on a busy 2-core machine for what is a 0.1 ms copy."""
+    """A tensor's values as a numpy array that holds them exactly, copying only if needed.
+
+    float32 and float64 tensors are shared, not copied: the result arrays used to be
+    float64 copies, and at 262,144 classes those eleven fresh 2 MB arrays cost more
+    than the whole softmax (page faults on new memory, ~1 ms each on these machines).
+    float16 and bfloat16 become float32: numpy has no bfloat16, and its float16
+    arithmetic is emulated (slow); float32 holds every value of both exactly.
+    """
     import torch
 
     t = t.detach().cpu()
-    if t.dtype == torch.bfloat16:
-        t = t.float()  # numpy has no bfloat16; float32 holds every value exactly
-    return t.numpy().astype(np.float64)
+    if t.dtype in (torch.float16, torch.bfloat16):
+        t = t.float()
+    return t.numpy()
 
 
 def _notes(rows64: np.ndarray, stored: np.ndarray, dtype: str) -> tuple[str, ...]:

@@ -15,25 +15,24 @@ def distribution_stats(probabilities: np.ndarray, log_probabilities: np.ndarray)
     Entropy uses the log-probabilities (finite even where a probability
     underflowed to 0) and treats ``0 * log 0`` as 0. Rows containing NaN give
     NaN statistics and argmax -1.
+
+    Any float dtype is accepted as it is (the softmax results are float32 for the
+    narrow dtypes): sums and differences are taken in float64, but the arrays are
+    never copied to float64 as a whole (at 262,144 classes those copies and their
+    fresh pages cost more than everything else here).
     """
-    p = np.asarray(probabilities, dtype=np.float64)
-    logp = np.asarray(log_probabilities, dtype=np.float64)
+    p = np.asarray(probabilities)
+    logp = np.asarray(log_probabilities)
     with np.errstate(all="ignore"):
-        terms = np.where(p > 0, p * logp, 0.0)
-        entropy = -terms.sum(axis=-1)
-        nan_rows = np.isnan(p).any(axis=-1) | np.isnan(logp).any(axis=-1)
-        entropy = np.where(nan_rows, np.nan, np.maximum(entropy, 0.0))
+        sums, nan_rows = _p_log_p_sums(p, logp)
+        entropy = np.where(nan_rows, np.nan, np.maximum(-sums, 0.0))
         perplexity = np.exp(entropy)
         bits = entropy / math.log(2.0)
-        clean = np.where(np.isnan(p), -np.inf, p)
-        argmax = np.argmax(clean, axis=-1).astype(np.int64)
+        # NaN rows get an arbitrary argmax and top values here: overwritten below.
+        argmax = np.argmax(p, axis=-1).astype(np.int64)
+        top1 = np.take_along_axis(p, argmax[..., None], axis=-1)[..., 0].astype(np.float64)
+        margin = top1 - _runner_up(p, argmax) if p.shape[-1] >= 2 else top1.copy()
         argmax[nan_rows] = -1
-        top1 = np.max(clean, axis=-1)
-        if p.shape[-1] >= 2:
-            top2 = np.partition(clean, -2, axis=-1)[..., -2]
-            margin = top1 - top2
-        else:
-            margin = top1.copy()
         max_probability = np.where(nan_rows, np.nan, top1)
         margin = np.where(nan_rows, np.nan, margin)
     return DistributionStats(
@@ -44,3 +43,31 @@ def distribution_stats(probabilities: np.ndarray, log_probabilities: np.ndarray)
         margin=margin,
         argmax=argmax,
     )
+
+
+def _p_log_p_sums(p: np.ndarray, logp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: sum of p * log p in float64 (``0 * log 0 = 0``), and whether the row has a NaN.
+
+    einsum casts to float64 in small buffers, so no float64 copy of the rows is
+    made. A NaN sum means a NaN in the row or a ``0 * -inf`` term (a masked class);
+    only those rows are looked at again.
+    """
+    sums = np.einsum("...i,...i->...", p, logp, dtype=np.float64)
+    nan_rows = np.zeros(sums.shape, dtype=bool)
+    unsure = np.isnan(sums)
+    if unsure.any():
+        p_u, logp_u = p[unsure], logp[unsure]
+        nan_rows[unsure] = np.isnan(p_u).any(axis=-1) | np.isnan(logp_u).any(axis=-1)
+        safe = np.where(p_u > 0, logp_u, 0.0)
+        sums[unsure] = np.einsum("...i,...i->...", p_u, safe, dtype=np.float64)
+    return sums, nan_rows
+
+
+def _runner_up(p: np.ndarray, argmax: np.ndarray) -> np.ndarray:
+    """Per row: the largest value once the argmax entry is left out (a tie gives top-1 again).
+
+    A mask and a masked max instead of np.partition, which copies the whole array.
+    """
+    others = np.ones(p.shape, dtype=bool)
+    np.put_along_axis(others, argmax[..., None], False, axis=-1)
+    return np.max(p, axis=-1, where=others, initial=-np.inf).astype(np.float64)

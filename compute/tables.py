@@ -287,7 +287,7 @@ def probability_table(
             )
         )
     with np.errstate(all="ignore"):
-        total_p = float(np.sum(result.probabilities[row]))
+        total_p = float(np.sum(result.probabilities[row], dtype=np.float64))
     footer = (("sum", "", "", _num(result.sum_exp[row], digits), _num(total_p, digits), ""),)
     return Table(_title(result, row), header, tuple(rows), footer)
 

@@ -1,9 +1,12 @@
 """Frozen requests and results of the compute core.
 
 These are plain data (numpy arrays, numbers, strings): the app and the widgets
-may import them; only ``compute`` functions create them. Arrays are float64
-holding the values computed in the requested dtype (the upcast is exact), laid
-out as ``(rows, classes)``: one row per distribution along ``dim``.
+may import them; only ``compute`` functions create them. Arrays hold the values
+computed in the requested dtype exactly: float64 for float64, float32 for
+float32, float16 and bfloat16 (never widened further: at LLM vocabulary sizes the
+float64 copies cost more than the softmax; sum them with ``dtype=np.float64``).
+Softmax arrays are laid out as ``(rows, classes)``: one row per distribution
+along ``dim``.
 """
 
 from __future__ import annotations

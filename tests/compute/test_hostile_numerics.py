@@ -320,6 +320,7 @@ def check_json(result: SoftmaxResult, text: str | None = None) -> None:
 def shown_ok(text: str, value: float, digits: int) -> bool:
     """``text`` shows ``value`` to ``digits`` decimals, or 3 significant digits in e-notation
     when it is tiny or huge; exact zero as "0"; non-finite as nan/inf/-inf."""
+    value = float(value)  # compared in double: a float32 result would round the difference
     if math.isnan(value):
         return text == "nan"
     if math.isinf(value):
@@ -388,7 +389,8 @@ def check_csv(result: SoftmaxResult, digits: int) -> None:
         assert footer[0] == "sum"
         assert shown_ok(footer[3], result.sum_exp[i], digits)
         with np.errstate(all="ignore"):
-            assert shown_ok(footer[4], float(np.sum(result.probabilities[i])), digits)
+            p_sum = float(np.sum(result.probabilities[i], dtype=np.float64))
+            assert shown_ok(footer[4], p_sum, digits)
         rows = {cells[0]: cells[1] for cells in stats[2:]}
         assert shown_ok(rows["entropy (nats)"], s.entropy_nats[i], digits)
         assert shown_ok(rows["entropy (bits)"], s.entropy_bits[i], digits)
@@ -459,7 +461,7 @@ def check_batch(
         top = result.probabilities[i]
         assert top[batch.argmax[i]] >= top.max() - 2 * tol  # the same class, or a rounding tie
     with np.errstate(all="ignore"):
-        sums = result.probabilities.sum(axis=1)
+        sums = result.probabilities.sum(axis=1, dtype=np.float64)
     np.testing.assert_allclose(batch.row_sums, sums, rtol=0, atol=tol * x.shape[1], equal_nan=True)
     # The heatmap: each cell the max (NaN if any) over a row bin x column bin of probabilities.
     p32 = result.probabilities.astype(np.float32)
