@@ -15,7 +15,7 @@ import numpy as np
 from softmax_lab.compute.device import torch_threads
 from softmax_lab.compute.losses import cross_entropy_from_result
 from softmax_lab.compute.overflow import log_softmax_verdict, overflow_verdict
-from softmax_lab.compute.softmax import compute_softmax
+from softmax_lab.compute.softmax import compute_softmax, unchanging
 from softmax_lab.compute.types import CrossEntropyResult, SoftmaxRequest, SoftmaxResult
 
 
@@ -84,10 +84,7 @@ _reference_lock = threading.Lock()
 def _reference(request: VectorRequest) -> SoftmaxResult:
     global _last_reference
     logits = request.logits
-    # A read-only array that owns its data (not a view of a writable one) cannot change.
-    cacheable = (
-        isinstance(logits, np.ndarray) and logits.flags.owndata and not logits.flags.writeable
-    )
+    cacheable = unchanging(logits)
     with _reference_lock:
         cached = _last_reference
     if (

@@ -16,6 +16,8 @@ in the dtype: that is where a hand-written exp/sum overflows.
 
 from __future__ import annotations
 
+import threading
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -63,12 +65,9 @@ def compute_softmax(request: SoftmaxRequest) -> SoftmaxResult:
 
     try:
         with torch.no_grad():
-            x = _stored_logits(rows64, tdtype).to(device=device)
+            prepared = _prepare(logits, dim, request.dtype, device)
+            x, diff = prepared.x, prepared.diff
             scaled = x / temperature
-            # Half types accumulate in float32, as torch.softmax does internally.
-            acc = x.float() if tdtype in (torch.float16, torch.bfloat16) else x
-            row_max = acc.amax(dim=-1, keepdim=True)
-            diff = acc - row_max
             # FIX (T -> 0 NaN): torch converts a Python-scalar T to the dtype's
             # compute type (float32 for float16/bfloat16/float32), so T = 1e-300
             # becomes 0 there (on CUDA, 1/T becomes inf) and 0 / 0 = NaN for the
@@ -84,7 +83,7 @@ def compute_softmax(request: SoftmaxRequest) -> SoftmaxResult:
             # input used instead: same distribution, no inf - inf.
             # (x / T is broken where a finite x became inf/NaN, or a NaN appeared:
             # -inf / T is NaN once T rounds to inf in float32.)
-            broken = _new_nonfinite(x, scaled)
+            broken = _new_nonfinite(prepared, scaled)
             z = torch.where(broken, shifted.to(tdtype), scaled)
             probabilities = torch.softmax(z, dim=-1)
             log_probabilities = torch.log_softmax(z, dim=-1)
@@ -119,9 +118,9 @@ def compute_softmax(request: SoftmaxRequest) -> SoftmaxResult:
     (x_np, scaled_np, shifted_np, exp_np, sum_np, p_np, logp_np, logsm_np, nexp_np, nsum_np, np_np) = (
         arrays
     )
+    x_np.flags.writeable = False  # it may share memory with the kept logits (_prepare)
 
     with np.errstate(all="ignore"):
-        input_overflow = (np.isinf(x_np) & np.isfinite(rows64)).any(axis=-1)
         naive_overflow = np.isinf(nexp_np).any(axis=-1) | np.isinf(nsum_np)
         naive_underflow = (nexp_np == 0).all(axis=-1)
         naive_nonfinite = ~np.isfinite(np_np)
@@ -132,7 +131,7 @@ def compute_softmax(request: SoftmaxRequest) -> SoftmaxResult:
         dtype=info.name,
         naive_limit=info.naive_limit,
         dtype_max=info.max,
-        input_overflow=input_overflow,
+        input_overflow=prepared.input_overflow,
         naive_overflow=naive_overflow,
         naive_underflow=naive_underflow,
         naive_nonfinite=naive_nonfinite,
@@ -157,7 +156,7 @@ def compute_softmax(request: SoftmaxRequest) -> SoftmaxResult:
         naive_probabilities=np_np,
         stats=distribution_stats(p_np, logp_np),
         overflow=overflow,
-        notes=_notes(rows64, x_np, info.name),
+        notes=prepared.notes,
     )
 
 
@@ -222,21 +221,88 @@ def _divide_keeping_fixed_points(diff: Any, temperature: float) -> Any:
     return torch.where(keep, diff, diff / temperature)
 
 
-def _new_nonfinite(x: Any, scaled: Any) -> Any:
+def _new_nonfinite(prepared: _Prepared, scaled: Any) -> Any:
     """Per row (keepdim): did ``x / T`` turn a finite logit into inf/NaN, or make a new NaN?
 
     Division by T > 0 keeps every non-finite logit non-finite and every NaN a NaN,
-    so those sets can only grow: comparing their sizes answers it with four
-    elementwise passes instead of ten.
+    so those sets can only grow: comparing their sizes with the logits' own (kept
+    in ``prepared``) answers it in one or two passes over ``scaled``.
     """
     import torch
 
-    def count(mask: Any) -> Any:
-        return mask.sum(dim=-1, keepdim=True)
+    finite_lost = torch.isfinite(scaled).sum(dim=-1, keepdim=True) != prepared.finite_count
+    if prepared.all_finite:  # then a new NaN is a finite logit lost too
+        return finite_lost
+    return finite_lost | (torch.isnan(scaled).sum(dim=-1, keepdim=True) != prepared.nan_count)
 
-    finite_lost = count(torch.isfinite(scaled)) != count(torch.isfinite(x))
-    nan_gained = count(torch.isnan(scaled)) != count(torch.isnan(x))
-    return finite_lost | nan_gained
+
+@dataclass(frozen=True, eq=False)
+class _Prepared:
+    """What compute_softmax needs of its logits that does not depend on T."""
+
+    x: Any
+    """The logits stored in the dtype, on the device, as rows."""
+    diff: Any
+    """x - row max in the compute type (float32 for the half types)."""
+    finite_count: Any
+    nan_count: Any
+    all_finite: bool
+    input_overflow: np.ndarray
+    notes: tuple[str, ...]
+
+
+def unchanging(array: object) -> bool:
+    """Whether ``array`` can be trusted not to change: read-only and owning its data
+    (a read-only view of a writable array can still change). The session makes every
+    vector one, so work that does not depend on T is done once per vector."""
+    return isinstance(array, np.ndarray) and array.flags.owndata and not array.flags.writeable
+
+
+# One slot: a temperature drag changes only T, and the logits' T-independent facts
+# (max, x - max, finite counts, verdicts and notes) are ~a third of a tick's work at
+# LLM vocabulary sizes. Replaced, never grown; guarded because inline and worker
+# computations can run at once.
+_last_prepared: tuple[np.ndarray, int, str, str, _Prepared] | None = None
+_prepared_lock = threading.Lock()
+
+
+def _prepare(logits: np.ndarray, dim: int, dtype: str, device: str) -> _Prepared:
+    global _last_prepared
+    key = (dim, dtype, str(device))
+    with _prepared_lock:
+        cached = _last_prepared
+    if cached is not None and cached[0] is logits and cached[1:4] == key and unchanging(logits):
+        return cached[4]
+    prepared = _compute_prepared(logits, dim, dtype, device)
+    if unchanging(logits):
+        with _prepared_lock:
+            _last_prepared = (logits, *key, prepared)
+    return prepared
+
+
+def _compute_prepared(logits: np.ndarray, dim: int, dtype: str, device: str) -> _Prepared:
+    import torch
+
+    tdtype = torch_dtype(dtype)
+    rows64 = to_rows(logits, dim)
+    x = _stored_logits(rows64, tdtype).to(device=device)
+    # Half types accumulate in float32, as torch.softmax does internally.
+    acc = x.float() if tdtype in (torch.float16, torch.bfloat16) else x
+    diff = acc - acc.amax(dim=-1, keepdim=True)
+    finite_count = torch.isfinite(x).sum(dim=-1, keepdim=True)
+    nan_count = torch.isnan(x).sum(dim=-1, keepdim=True)
+    stored = _to_numpy(x)
+    with np.errstate(all="ignore"):
+        input_overflow = (np.isinf(stored) & np.isfinite(rows64)).any(axis=-1)
+    return _Prepared(
+        x=x,
+        diff=diff,
+        finite_count=finite_count,
+        nan_count=nan_count,
+        all_finite=bool((finite_count == x.shape[-1]).all()),
+        input_overflow=input_overflow,
+        notes=_notes(rows64, stored, dtype_info(dtype).name),
+    )
 
 
 def _stored_logits(rows64: np.ndarray, tdtype: Any) -> Any:

@@ -6,7 +6,8 @@ computed in the requested dtype exactly: float64 for float64, float32 for
 float32, float16 and bfloat16 (never widened further: at LLM vocabulary sizes the
 float64 copies cost more than the softmax; sum them with ``dtype=np.float64``).
 Softmax arrays are laid out as ``(rows, classes)``: one row per distribution
-along ``dim``.
+along ``dim``. ``SoftmaxResult.logits`` is read-only: the results of one vector
+at every temperature share it (compute/softmax.py keeps it between calls).
 """
 
 from __future__ import annotations

@@ -345,10 +345,10 @@ def test_an_llm_vocabulary_of_262144_classes_once():
     r = run(logits, "float32", temperature=0.7)
     assert r.num_classes == 262_144
     assert r.overflow.naive_overflow[0] and not r.overflow.stable_nan[0]
-    reference = torch.softmax(torch.from_numpy(r.logits[0]) / 0.7, dim=0).numpy()
+    reference = torch.softmax(torch.tensor(r.logits[0]) / 0.7, dim=0).numpy()
     np.testing.assert_allclose(r.probabilities[0], reference, rtol=0, atol=1e-6)
     assert r.stats.argmax[0] == 5000
     assert "exp(" in overflow_verdict(r) and log_softmax_verdict(r)
     ce = cross_entropy(logits, 5001, temperature=0.7)
-    expected = -torch.log_softmax(torch.from_numpy(r.logits[0]) / 0.7, dim=0)[5001].item()
+    expected = -torch.log_softmax(torch.tensor(r.logits[0]) / 0.7, dim=0)[5001].item()
     assert ce.loss == pytest.approx(expected, rel=1e-4)

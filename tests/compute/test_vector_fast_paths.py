@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from softmax_lab.compute.analysis import VectorRequest, analyse_vector
 from softmax_lab.compute.losses import cross_entropy_from_result
 from softmax_lab.compute.softmax import (
+    _compute_prepared,
     _divide_keeping_fixed_points,
     _new_nonfinite,
     _stored_logits,
@@ -78,17 +79,23 @@ def test_division_keeps_zero_and_minus_inf_with_or_without_masks(compute, temper
     bits_equal(_divide_keeping_fixed_points(diff, temperature).numpy(), expected.numpy())
 
 
+FINITE_ROWS = ("plain", "one class", "ties", "tiny")
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("temperature", TEMPERATURES)
-def test_new_nonfinite_rows_by_counts_match_the_elementwise_test(dtype, temperature):
-    x = torch.from_numpy(np.array([ROWS[n] + [0.0] * (5 - len(ROWS[n])) for n in ROWS]))
-    x = x.to(getattr(torch, dtype))
+@pytest.mark.parametrize("names", [tuple(ROWS), FINITE_ROWS], ids=["every row", "finite rows"])
+def test_new_nonfinite_rows_by_counts_match_the_elementwise_test(dtype, temperature, names):
+    rows = np.array([ROWS[n] + [0.0] * (5 - len(ROWS[n])) for n in names])
+    prepared = _compute_prepared(rows, 1, dtype, "cpu")
+    assert prepared.all_finite == (names == FINITE_ROWS)
+    x = prepared.x
     scaled = x / temperature
     elementwise = (~torch.isfinite(scaled) & torch.isfinite(x)) | (
         torch.isnan(scaled) & ~torch.isnan(x)
     )
     expected = elementwise.any(dim=-1, keepdim=True)
-    assert torch.equal(_new_nonfinite(x, scaled), expected)
+    assert torch.equal(_new_nonfinite(prepared, scaled), expected)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -198,3 +205,55 @@ def test_analysis_of_a_vocabulary_sized_float32_vector_matches_torch_float64():
     assert analysis.result.stats.argmax[0] == int(np.argmax(p))
     assert analysis.loss is not None
     assert analysis.loss.loss == pytest.approx(-math.log(p[17]), rel=1e-5)
+
+
+# -- the logits' T-independent facts, kept between calls (compute/softmax.py _prepare) ------
+
+
+def read_only(values: np.ndarray) -> np.ndarray:
+    kept = np.array(values, dtype=np.float64)
+    kept.flags.writeable = False
+    return kept
+
+
+def assert_same_result(a, b) -> None:
+    for name in (
+        "logits", "scaled", "shifted", "exp_shifted", "sum_exp", "probabilities",
+        "log_probabilities", "log_of_softmax", "naive_exp", "naive_sum", "naive_probabilities",
+    ):
+        bits_equal(getattr(a, name), getattr(b, name))
+    for name in ("input_overflow", "naive_overflow", "naive_underflow", "stable_nan"):
+        np.testing.assert_array_equal(getattr(a.overflow, name), getattr(b.overflow, name))
+    assert a.notes == b.notes
+
+
+def test_kept_facts_give_the_results_of_a_fresh_computation():
+    rows = np.array([ROWS[n] + [0.0] * (5 - len(ROWS[n])) for n in ROWS])
+    kept = read_only(rows)
+    # The first call of each (dim, dtype) keeps the facts, the other temperatures reuse
+    # them; a switch of only the dtype (first half) or only the dim (second half) must
+    # not reuse the facts of the other one.
+    order = [(d, t) for d in (1, 0) for t in DTYPES] + [(d, t) for t in DTYPES for d in (1, 0)]
+    for dim, dtype in order:
+        for temperature in TEMPERATURES:
+            cached = compute_softmax(SoftmaxRequest(kept, temperature, dim, dtype, "cpu"))
+            # A writable copy is never kept: computed from scratch every time.
+            fresh = compute_softmax(SoftmaxRequest(rows.copy(), temperature, dim, dtype, "cpu"))
+            assert_same_result(cached, fresh)
+
+
+def test_an_array_made_writable_again_is_not_served_from_the_kept_facts():
+    values = read_only([3.0, 1.0, 0.5])
+    first = compute_softmax(SoftmaxRequest(values, 0.5, -1, "float32", "cpu"))
+    values.flags.writeable = True
+    values[0] = -7.0  # the same object, changed in place
+    second = compute_softmax(SoftmaxRequest(values, 0.5, -1, "float32", "cpu"))
+    expected = torch.softmax(torch.tensor([-7.0, 1.0, 0.5], dtype=torch.float32) / 0.5, dim=0)
+    np.testing.assert_array_equal(second.probabilities[0], expected.numpy())
+    assert first.stats.argmax[0] == 0 and second.stats.argmax[0] == 1
+
+
+def test_results_cannot_write_into_the_kept_logits():
+    result = compute_softmax(SoftmaxRequest(read_only([2.0, 1.0, 0.1]), 2.0, -1, "float32", "cpu"))
+    with pytest.raises(ValueError, match="read-only"):
+        result.logits[0, 0] = 99.0
