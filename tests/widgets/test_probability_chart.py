@@ -244,7 +244,8 @@ def test_envelope_keeps_a_single_peak_visible(chart: ProbabilityChart, session: 
     logits[peak] = 20.0
     session.set_vector(logits)
     session.target = int((peak + BIG // 2) % BIG)
-    p_peak = torch_softmax(logits)[peak]
+    p_all = torch_softmax(logits)
+    p_peak = p_all[peak]
     assert chart.envelope_label.isVisible() and chart.envelope_label.text() == ENVELOPE_TEXT
     heights = drawn_heights(chart)
     assert 100 <= heights.size <= 4000  # about one bar per pixel column, not one per class
@@ -257,7 +258,10 @@ def test_envelope_keeps_a_single_peak_visible(chart: ProbabilityChart, session: 
     # The highlights stay at the true class index, as thin markers.
     np.testing.assert_allclose(bar_centres(chart.argmax_bar), [peak])
     np.testing.assert_allclose(bar_centres(chart.target_bar), [session.target])
-    assert chart.highlight_markers.isVisible()
+    # ... each with a triangle above it, where the bar ends.
+    for marker, index in ((chart.argmax_marker, peak), (chart.target_marker, session.target)):
+        assert marker.isVisible()
+        assert (marker.pos().x(), marker.pos().y()) == pytest.approx((index, p_all[index]), rel=1e-6)
 
 
 def test_envelope_refines_when_zooming_in(chart: ProbabilityChart, session: Session) -> None:
