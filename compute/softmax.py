@@ -74,7 +74,8 @@ def compute_softmax(request: SoftmaxRequest) -> SoftmaxResult:
             # max entry. 0 and -inf are fixed points of division by any T > 0:
             # keep them exactly, so T's rounding in the dtype cannot matter.
             # inf - inf = NaN (a +inf or all -inf row) is neither and stays NaN.
-            shifted = _divide_keeping_fixed_points(diff, temperature)
+            plain = _plain_temperature(temperature, diff.dtype)
+            shifted = diff / temperature if plain else _divide_keeping_fixed_points(diff, temperature)
             exp_shifted = torch.exp(shifted)
             sum_exp = exp_shifted.sum(dim=-1)
             # The softmax itself is torch's, on exactly what `torch.softmax(x / T)`
@@ -83,8 +84,11 @@ def compute_softmax(request: SoftmaxRequest) -> SoftmaxResult:
             # input used instead: same distribution, no inf - inf.
             # (x / T is broken where a finite x became inf/NaN, or a NaN appeared:
             # -inf / T is NaN once T rounds to inf in float32.)
-            broken = _new_nonfinite(prepared, scaled)
-            z = torch.where(broken, shifted.to(tdtype), scaled)
+            if _cannot_leave_range(prepared, temperature, plain, info.max):
+                z = scaled  # the common case, known without a pass over x / T
+            else:
+                broken = _new_nonfinite(prepared, scaled)
+                z = torch.where(broken, shifted.to(tdtype), scaled)
             probabilities = torch.softmax(z, dim=-1)
             log_probabilities = torch.log_softmax(z, dim=-1)
             # What `torch.log(torch.softmax(x))` gives: the log of probabilities
@@ -203,22 +207,29 @@ def _one_array(
     return result.in_input_layout(getattr(result, name)).astype(np.float64)
 
 
-def _divide_keeping_fixed_points(diff: Any, temperature: float) -> Any:
-    """``diff / T`` with 0 and -inf kept exactly (see the T -> 0 FIX in compute_softmax).
-
-    Where T and 1/T are positive and finite in the compute type (every T but the
-    extremes), division keeps 0 and -inf by itself: the masks are skipped.
-    """
-    import torch
-
+def _plain_temperature(temperature: float, compute_dtype: Any) -> bool:
+    """Whether T and 1/T are positive and finite once torch rounds T to ``compute_dtype``
+    (float32 for float16/bfloat16/float32, float64): every T but the extremes."""
     with np.errstate(all="ignore"):
         # The compute type is float32 or float64: torch's names are numpy's.
-        t = np.float64(temperature).astype(str(diff.dtype).removeprefix("torch."))
-        plain = bool(np.isfinite(t) and t > 0 and np.isfinite(1 / t))
-    if plain:
-        return diff / temperature
+        t = np.float64(temperature).astype(str(compute_dtype).removeprefix("torch."))
+        return bool(np.isfinite(t) and t > 0 and np.isfinite(1 / t))
+
+
+def _divide_keeping_fixed_points(diff: Any, temperature: float) -> Any:
+    """``diff / T`` with 0 and -inf kept exactly (see the T -> 0 FIX in compute_softmax),
+    for the temperatures where plain division would not keep them by itself."""
+    import torch
+
     keep = (diff == 0) | torch.isneginf(diff)
     return torch.where(keep, diff, diff / temperature)
+
+
+def _cannot_leave_range(prepared: _Prepared, temperature: float, plain: bool, dtype_max: float) -> bool:
+    """True when ``x / T`` certainly stays finite and NaN-free: every logit finite, T
+    plain, and max |x| / T at most half the dtype's largest value (the margin covers
+    T's rounding to the compute type and the quotient's rounding to the dtype)."""
+    return prepared.all_finite and plain and prepared.abs_max / temperature <= 0.5 * dtype_max
 
 
 def _new_nonfinite(prepared: _Prepared, scaled: Any) -> Any:
@@ -247,6 +258,8 @@ class _Prepared:
     finite_count: Any
     nan_count: Any
     all_finite: bool
+    abs_max: float
+    """max |x| of the stored logits (meaningful when all_finite)."""
     input_overflow: np.ndarray
     notes: tuple[str, ...]
 
@@ -300,6 +313,7 @@ def _compute_prepared(logits: np.ndarray, dim: int, dtype: str, device: str) -> 
         finite_count=finite_count,
         nan_count=nan_count,
         all_finite=bool((finite_count == x.shape[-1]).all()),
+        abs_max=float(x.abs().max()),
         input_overflow=input_overflow,
         notes=_notes(rows64, stored, dtype_info(dtype).name),
     )

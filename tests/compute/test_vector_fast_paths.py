@@ -19,9 +19,11 @@ import torch.nn.functional as F
 from softmax_lab.compute.analysis import VectorRequest, analyse_vector
 from softmax_lab.compute.losses import cross_entropy_from_result
 from softmax_lab.compute.softmax import (
+    _cannot_leave_range,
     _compute_prepared,
     _divide_keeping_fixed_points,
     _new_nonfinite,
+    _plain_temperature,
     _stored_logits,
     compute_softmax,
 )
@@ -76,7 +78,39 @@ def test_division_keeps_zero_and_minus_inf_with_or_without_masks(compute, temper
     )
     keep = (diff == 0) | torch.isneginf(diff)
     expected = torch.where(keep, diff, diff / temperature)  # the formula it shortcuts
-    bits_equal(_divide_keeping_fixed_points(diff, temperature).numpy(), expected.numpy())
+    # As compute_softmax divides: plainly where T and 1/T are normal in the compute type.
+    if _plain_temperature(temperature, diff.dtype):
+        got = diff / temperature
+    else:
+        got = _divide_keeping_fixed_points(diff, temperature)
+    bits_equal(got.numpy(), expected.numpy())
+
+
+EDGE_ROWS = {
+    "float16": [[65504.0, -65504.0, 1.0], [60000.0, 0.0, -1.0], [1e-7, 0.0, -6e-8]],
+    "bfloat16": [[3.3e38, -3.3e38, 1.0], [1e38, 0.0, -2.0], [1e-40, 0.0, 1e-38]],
+    "float32": [[3.4e38, -3.4e38, 1.0], [1.7e38, 0.0, -2.0], [1e-45, 0.0, -1e-40]],
+    "float64": [[1.7e308, -1.7e308, 1.0], [8e307, 0.0, -2.0], [5e-324, 0.0, -1e-310]],
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "temperature",
+    (*TEMPERATURES, 5e-324, 1e-45, 1e-40, 0.49, 0.5, 0.51, 1.99, 2.0, 2.01, 3e38, 1.7e308),
+)
+def test_the_no_pass_range_test_never_hides_a_broken_row(dtype, temperature):
+    rows = np.array(
+        EDGE_ROWS[dtype] + [ROWS[n] + [0.0] * (3 - len(ROWS[n])) for n in FINITE_ROWS if len(ROWS[n]) <= 3]
+    )
+    for row in rows:
+        prepared = _compute_prepared(row[None, :], 1, dtype, "cpu")
+        scaled = prepared.x / temperature
+        info_max = float(torch.finfo(getattr(torch, dtype)).max)
+        plain = _plain_temperature(temperature, prepared.diff.dtype)
+        if _cannot_leave_range(prepared, temperature, plain, info_max):
+            assert not _new_nonfinite(prepared, scaled).any(), (row, temperature)
+            assert torch.isfinite(scaled).all()
 
 
 FINITE_ROWS = ("plain", "one class", "ties", "tiny")
