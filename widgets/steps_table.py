@@ -39,6 +39,13 @@ TOP_ROWS = 100
 DIGITS = 4
 
 _SUM = "Σ"
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole)
+_ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole)
+_FONT = int(Qt.ItemDataRole.FontRole)
+_FOREGROUND = int(Qt.ItemDataRole.ForegroundRole)
+_BACKGROUND = int(Qt.ItemDataRole.BackgroundRole)
+_TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)
+_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 _Index = QModelIndex | QPersistentModelIndex
 
 
@@ -113,24 +120,26 @@ class StepsModel(QAbstractTableModel):
         return float(self._columns[column - 1][row])
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        # Asked ~6 roles per visible cell on every repaint: roles are compared as plain
+        # ints (a PySide6 enum comparison or `|` costs microseconds in Python).
         if not index.isValid():
             return None
         row, column = index.row(), index.column()
         is_sum = row == len(self._names)
-        if role == Qt.ItemDataRole.DisplayRole:
+        if role == _DISPLAY:
             if column == 0:
                 return _SUM if is_sum else self._names[row]
             number = self.value(row, column)
             return "" if number is None else style.format_number(number, DIGITS)
-        if role == Qt.ItemDataRole.TextAlignmentRole and column > 0:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.FontRole and is_sum:
+        if role == _ALIGNMENT and column > 0:
+            return _RIGHT
+        if role == _FONT and is_sum:
             return self._bold
-        if role in (Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.BackgroundRole):
+        if role in (_FOREGROUND, _BACKGROUND):
             number = self.value(row, column)
             if number is not None and not math.isfinite(number):
-                return self._bad_fg if role == Qt.ItemDataRole.ForegroundRole else self._bad_bg
-        if role == Qt.ItemDataRole.ToolTipRole and column > 0:
+                return self._bad_fg if role == _FOREGROUND else self._bad_bg
+        if role == _TOOLTIP and column > 0:
             number = self.value(row, column)
             return None if number is None else repr(number)  # every digit on hover
         return None
