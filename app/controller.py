@@ -34,9 +34,12 @@ log = logging.getLogger(__name__)
 VECTOR_FIELDS = frozenset({"logits", "temperature", "dtype", "device", "target", "label_smoothing"})
 BATCH_FIELDS = frozenset({"batch", "temperature", "dtype", "device", "batch_dim", "label_smoothing"})
 
-# Above this many logits the vector is computed off the UI thread. Measured:
-# 50,257 classes take ~6 ms inline, 262,144 ~25 ms (see docs/performance.md).
-INLINE_MAX_CLASSES = 65_536
+# Above this many logits the vector is computed off the UI thread. Up to the largest
+# LLM vocabulary it is cheaper inline (docs/performance.md, analyse_vector): a
+# temperature change at 262,144 classes is ~4.6 ms of compute, a new vector ~13 ms,
+# and the hand-off to a worker and back cost more than that at the tail (slowest
+# ticks 116-120 ms with the worker against 24-27 ms inline, same machine, same hour).
+INLINE_MAX_CLASSES = 262_144
 
 
 CONTAINER_SUFFIXES = frozenset({".npz", ".pt", ".pth", ".safetensors"})

@@ -554,6 +554,9 @@ def test_bad_files_are_refused_readably(window, qtbot, tmp_path):
 def test_large_vocabulary_computes_off_the_ui_thread(threaded_window, qtbot):
     window = threaded_window
     session = window.session
+    # The worker path, as for vectors above INLINE_MAX_CLASSES (262,144 is computed
+    # inline since it takes ~5 ms): the preset is the handiest large vector.
+    window.controller.inline_max_classes = 65_536
     busy_seen: list[str] = []
     session.events["busy"].connect(lambda text: busy_seen.append(text))
 
@@ -612,6 +615,22 @@ def test_large_vocabulary_computes_off_the_ui_thread(threaded_window, qtbot):
 
 
 @popup_menu_on_offscreen
+def test_the_largest_llm_vocabulary_is_computed_inline(threaded_window, qtbot):
+    # At 262,144 classes a temperature change costs ~5 ms: cheaper than a trip to the
+    # worker and back (docs/performance.md). Above it, vectors go to the worker.
+    window = threaded_window
+    session = window.session
+    busy_seen: list[str] = []
+    session.events["busy"].connect(lambda text: busy_seen.append(text) if text else None)
+    choose_preset(qtbot, window, "vocab262k")
+    assert session.analysis.result.num_classes == 262_144  # there as the click returns
+    qtbot.keyClick(find(window, QSlider, "temperatureSlider"), Qt.Key.Key_Right)
+    qtbot.waitUntil(lambda: session.analysis.request.temperature == session.temperature)
+    assert busy_seen == []
+    assert window.controller.inline_max_classes == 262_144
+
+
+@popup_menu_on_offscreen
 def test_quitting_while_a_request_waits_leaves_no_thread_running(
     threaded_window, qtbot, monkeypatch
 ):
@@ -633,6 +652,7 @@ def test_quitting_while_a_request_waits_leaves_no_thread_running(
         return analyse(request)
 
     monkeypatch.setattr(controller_module, "analyse_vector", held)
+    window.controller.inline_max_classes = 65_536  # the worker path (see above)
     choose_preset(qtbot, window, "vocab262k")
     assert session.busy
     slider = find(window, QSlider, "temperatureSlider")
