@@ -13,7 +13,6 @@ function), so the same reporter serves the command line and the tests.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import threading
 import traceback
@@ -21,15 +20,16 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
+from softmax_lab.app.state_files import state_directory
+
 log = logging.getLogger("softmax_lab")
 
 ShowError = Callable[[str, str], None]
 
 
 def log_directory() -> Path:
-    """Where the log file lives (``$XDG_STATE_HOME/softmax-lab`` or ``~/.local/state/softmax-lab``)."""
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "softmax-lab"
+    """Where the log file lives: the state folder (``app/state_files.py``)."""
+    return state_directory()
 
 
 class ErrorReporter:

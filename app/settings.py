@@ -14,7 +14,6 @@ default on anything unexpected.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -139,6 +138,8 @@ class Settings:
         if not isinstance(raw, str) or not raw:
             return []
         try:
+            import json  # here, not at the top: settings are read before the first frame
+
             value = json.loads(raw)
         except ValueError:
             return []
@@ -147,6 +148,8 @@ class Settings:
         return [v for v in value if isinstance(v, str) and v]
 
     def _set_string_list(self, key: str, values: list[str]) -> None:
+        import json
+
         self._q.setValue(key, json.dumps(values, ensure_ascii=False))
         self.sync()
 

@@ -7,9 +7,8 @@ built-in example, and paint its first frame accordingly.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-
-from softmax_lab.app.errors import log_directory
 
 SESSION_SUFFIX = ".softmaxlab.json"
 LAST_SESSION_NAME = "last-session" + SESSION_SUFFIX
@@ -17,8 +16,10 @@ _AUTOSAVE_PREFIX = "autosave-"
 
 
 def state_directory() -> Path:
-    """Where autosaves live: the log folder (``$XDG_STATE_HOME/softmax-lab``)."""
-    return log_directory()
+    """Where autosaves and the log live: ``$XDG_STATE_HOME/softmax-lab``, by default
+    ``~/.local/state/softmax-lab``."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "softmax-lab"
 
 
 def marker_path(directory: Path, pid: int) -> Path:

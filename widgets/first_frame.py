@@ -14,22 +14,22 @@ loading. The example's softmax is computed with :mod:`math` in double
 precision; the full window then shows the same numbers (to the digits shown)
 from the compute core.
 
-The chart is an SVG document drawn by QSvgWidget rather than QPainter calls
-from Python: the first QPen or QColor overload PySide6 resolves builds all ~90
-of ``Qt``'s enums (about 20 ms here), and painting through Python took 45 ms
-against 10 ms for the same picture as SVG, on a start-up budget of about 70 ms.
+Everything below the menu bar is one SVG document drawn by QSvgWidget, rather
+than widgets and QPainter calls from Python: the first QPen or QColor overload
+PySide6 resolves builds all ~90 of ``Qt``'s enums (about 20 ms here), painting
+through Python took 45 ms against 10 ms for the same picture as SVG, and each
+further widget class costs its enums too, on a start-up budget of about 70 ms.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from html import escape
 from typing import NamedTuple
 
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtSvgWidgets import QSvgWidget
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QMainWindow, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QMainWindow
 
 from softmax_lab.widgets import style
 
@@ -39,6 +39,14 @@ LOADING_TEXT = "Loading the charts and the compute core…"
 _BAR_WIDTH = 0.6  # of a class's slot, as widgets/probability_chart.py draws them
 _TARGET_WIDTH = 0.3
 _FONT = "font-family='sans-serif'"
+LEFT_COLUMN = 330
+"""Width of the logit table's column, as the full window's left column."""
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "'": "&#39;", '"': "&quot;"})
+
+
+def escape(text: str) -> str:
+    """Text safe inside SVG markup (the html module costs 2 ms to import here)."""
+    return text.translate(_ESCAPES)
 
 
 class Picture(NamedTuple):
@@ -82,11 +90,31 @@ def chart_svg(
     (bar ``i`` is the rect with ``data-class="i"``); None draws the empty axes and
     ``note`` instead.
     """
+    return _document(
+        width, height, _chart_parts(width, height, values, names, title, note, argmax, target)
+    )
+
+
+def _document(width: int, height: int, parts: list[str]) -> str:
+    return (
+        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
+        f"viewBox='0 0 {width} {height}'>" + "".join(parts) + "</svg>"
+    )
+
+
+def _chart_parts(
+    width: int,
+    height: int,
+    values: Sequence[float] | None,
+    names: Sequence[str],
+    title: str,
+    note: str,
+    argmax: int | None,
+    target: int | None,
+) -> list[str]:
     left, top, right, bottom = plot_box(width, height)
     span = bottom - top
     parts = [
-        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
-        f"viewBox='0 0 {width} {height}'>",
         f"<rect width='{width}' height='{height}' fill='white'/>",
         f"<text x='{width / 2:.1f}' y='32' font-size='18' {_FONT} text-anchor='middle' "
         f"fill='{style.TEXT}'>{escape(title)}</text>",
@@ -108,8 +136,23 @@ def chart_svg(
         )
     else:
         parts.extend(_bars(values, names, (left, top, right, bottom), argmax, target))
-    parts.append("</svg>")
-    return "".join(parts)
+    return parts
+
+
+def _logit_rows(logits: Sequence[float] | None, names: Sequence[str]) -> list[str]:
+    """The logit editor's rows as text in the left column (names left, values right)."""
+    x_name, x_value, line = 16, LEFT_COLUMN - 12, 24
+    text = f"font-size='13' {_FONT} fill='{style.TEXT}'"
+    parts = [
+        f"<text x='{x_name}' y='{line}' {text} font-weight='bold'>class</text>",
+        f"<text x='{x_value}' y='{line}' {text} font-weight='bold' text-anchor='end'>logit</text>",
+    ]
+    for row, (name, value) in enumerate(zip(names, logits or (), strict=False), start=2):
+        parts.append(f"<text x='{x_name}' y='{row * line}' {text}>{escape(name)}</text>")
+        parts.append(
+            f"<text x='{x_value}' y='{row * line}' {text} text-anchor='end'>{float(value)!r}</text>"
+        )
+    return parts
 
 
 def _bars(
@@ -148,38 +191,43 @@ def _bars(
     return parts
 
 
-class ExampleChart(QSvgWidget):
-    """The example's probability bars, redrawn as SVG at the widget's own size."""
+class FrameDrawing(QSvgWidget):
+    """Everything below the menu bar: the logit rows at the left, the chart at the right,
+    redrawn as one SVG document at the widget's own size (text is never stretched)."""
 
     def __init__(self, picture: Picture) -> None:
         super().__init__()
-        self.setObjectName("firstFrameChart")
+        self.setObjectName("firstFrameDrawing")
         self.picture = picture
         self.values = probabilities(picture.logits) if picture.logits is not None else None
-        self.setMinimumSize(320, 240)
+        self.setMinimumSize(LEFT_COLUMN + 320, 240)
 
     def svg(self) -> str:
         """The document shown now (at the widget's current size)."""
         p = self.picture
+        width, height = self.width(), self.height()
         title = p.title if self.values is not None else ""
-        return chart_svg(
-            self.width(), self.height(), self.values, p.names, title, p.note, p.argmax, p.target
+        chart = _chart_parts(
+            max(width - LEFT_COLUMN, 1), height, self.values, p.names, title, p.note,
+            p.argmax, p.target,
+        )
+        # The window's own background under the logit rows (the theme's, not white).
+        window = self.palette().window().color().name()
+        return _document(
+            width,
+            height,
+            [
+                f"<rect width='{width}' height='{height}' fill='{window}'/>",
+                *_logit_rows(p.logits, p.names),
+                f"<g transform='translate({LEFT_COLUMN},0)'>",
+                *chart,
+                "</g>",
+            ],
         )
 
     def resizeEvent(self, event: QResizeEvent) -> None:
-        # Drawn at the exact size, so text is never stretched with the widget.
         self.load(self.svg().encode())
         super().resizeEvent(event)
-
-
-def logits_table(logits: Sequence[float] | None, names: Sequence[str]) -> str:
-    """The logit editor's rows as rich text (a QLabel is cheaper to build than a table view)."""
-    rows = "".join(
-        f"<tr><td>{escape(name)}</td><td align='right'>{float(value)!r}</td></tr>"
-        for name, value in zip(names, logits or (), strict=False)
-    )
-    header = "<tr><th align='left'>class</th><th align='right'>logit</th></tr>"
-    return f"<table width='100%' cellspacing='0' cellpadding='4'>{header}{rows}</table>"
 
 
 class FirstFrame(QMainWindow):
@@ -191,21 +239,7 @@ class FirstFrame(QMainWindow):
         self.setWindowTitle("Softmax Lab")
         for menu_title in MENU_TITLES:
             self.menuBar().addMenu(menu_title).setEnabled(False)
-
-        self.logits_label = QLabel(logits_table(picture.logits, picture.names))
-        self.logits_label.setObjectName("firstFrameLogits")
-        left = QWidget()
-        left.setFixedWidth(330)  # the full window's left column
-        left_layout = QVBoxLayout(left)
-        left_layout.addWidget(self.logits_label)
-        left_layout.addStretch(1)
-        self.chart = ExampleChart(picture)
-        central = QWidget()
-        layout = QHBoxLayout(central)
-        layout.addWidget(left)
-        layout.addWidget(self.chart, 1)
-        self.setCentralWidget(central)
-
-        self.status = QLabel(LOADING_TEXT)
-        self.statusBar().addWidget(self.status)
+        self.drawing = FrameDrawing(picture)
+        self.setCentralWidget(self.drawing)
+        self.statusBar().showMessage(LOADING_TEXT)
         self.resize(*style.WINDOW_SIZE)

@@ -44,7 +44,7 @@ class Watcher:
         def look_then_open(first: Any, *args: Any) -> None:
             assert first.isVisible()
             self.first_geometry = first.geometry()
-            self.first_frames_seen.append(first.chart.svg())
+            self.first_frames_seen.append(first.drawing.svg())
             open_window(first, *args)
 
         monkeypatch.setattr(gui, "_open_window", look_then_open)
@@ -110,14 +110,14 @@ def test_a_session_to_restore_is_announced_not_the_example(qtbot) -> None:
     (directory / LAST_SESSION_NAME).write_text("{}")  # damaged: the example comes back later
     frame = gui.first_frame(None, None)
     qtbot.addWidget(frame)
-    assert "Restoring the last session" in frame.chart.svg()
-    assert "0.659" not in frame.chart.svg()
+    assert "Restoring the last session" in frame.drawing.svg()
+    assert "0.659" not in frame.drawing.svg()
 
 
 def test_a_file_to_open_is_announced(qtbot, tmp_path: Path) -> None:
     frame = gui.first_frame(tmp_path / "logits.npy", None)
     qtbot.addWidget(frame)
-    assert "Opening logits.npy" in frame.chart.svg()
+    assert "Opening logits.npy" in frame.drawing.svg()
 
 
 def test_a_window_that_cannot_be_built_exits_with_status_1_and_says_why(

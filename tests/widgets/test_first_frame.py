@@ -13,6 +13,7 @@ from softmax_lab.app.example import SEED_LOGITS, SEED_TARGET, default_names
 from softmax_lab.app.session import Session
 from softmax_lab.widgets import style
 from softmax_lab.widgets.first_frame import (
+    LEFT_COLUMN,
     LOADING_TEXT,
     FirstFrame,
     Picture,
@@ -87,24 +88,30 @@ def bar_heights_in_pixels(image: QImage) -> dict[int, int]:
 
 def test_the_shown_bars_have_the_heights_of_torch_probabilities(qtbot) -> None:
     frame = build(qtbot)
-    frame.chart.resize(600, 450)
-    qtbot.waitUntil(lambda: frame.chart.size().width() == 600)
-    image = frame.chart.grab().toImage()
-    _, top, _, bottom = plot_box(600, 450)
+    width, height = LEFT_COLUMN + 600, 450
+    frame.drawing.setFixedSize(width, height)
+    qtbot.waitUntil(lambda: frame.drawing.size().width() == width)
+    image = frame.drawing.grab().toImage()
+    left, top, right, bottom = plot_box(600, 450)  # the chart's own box, right of the rows
     columns = bar_heights_in_pixels(image)
-    slot = (plot_box(600, 450)[2] - plot_box(600, 450)[0]) / 3
+    slot = (right - left) / 3
     for i, p in enumerate(torch_probabilities(SEED_LOGITS)):
-        centre = int(plot_box(600, 450)[0] + (i + 0.5) * slot)
+        centre = int(LEFT_COLUMN + left + (i + 0.5) * slot)
         assert columns[centre] == pytest.approx(p * (bottom - top), abs=2), i
+    assert not any(x < LEFT_COLUMN for x in columns)  # no bar drawn over the logit rows
+
+
+def svg_texts(frame: FirstFrame) -> list[str | None]:
+    return [t.text for t in ET.fromstring(frame.drawing.svg()).iter(f"{SVG}text")]
 
 
 def test_the_frame_shows_the_logits_and_says_it_is_loading(qtbot) -> None:
     frame = build(qtbot)
-    text = frame.logits_label.text()
-    for name, value in zip(NAMES, ("2.0", "1.0", "0.1"), strict=True):
-        assert f"<td>{name}</td><td align='right'>{value}</td>" in text
-    assert frame.status.text() == LOADING_TEXT
-    assert frame.statusBar().isVisible() and frame.status.isVisible()
+    texts = svg_texts(frame)
+    rows = texts[texts.index("class") : texts.index("logit") + 7]
+    assert rows == ["class", "logit", "class 0", "2.0", "class 1", "1.0", "class 2", "0.1"]
+    assert frame.statusBar().currentMessage() == LOADING_TEXT
+    assert frame.statusBar().isVisible()
     menus = [a.text() for a in frame.menuBar().actions()]
     assert menus == ["&File", "&Edit", "&View", "&Help"]
     assert not any(a.isEnabled() for a in frame.menuBar().actions())
@@ -112,16 +119,17 @@ def test_the_frame_shows_the_logits_and_says_it_is_loading(qtbot) -> None:
 
 def test_with_a_note_no_example_is_drawn(qtbot) -> None:
     frame = build(qtbot, logits=None, note="Restoring the last session…")
-    assert "Restoring the last session…" in frame.chart.svg()
-    assert "class 0" not in frame.logits_label.text()
-    assert not bar_heights_in_pixels(frame.chart.grab().toImage())
+    texts = svg_texts(frame)
+    assert "Restoring the last session…" in texts
+    assert "class 0" not in texts and "0.659" not in texts
+    assert not bar_heights_in_pixels(frame.drawing.grab().toImage())
 
 
 def test_contract(qtbot) -> None:
     frame = build(qtbot)
     assert frame.objectName() == "firstFrame"
-    hint = frame.chart.minimumSizeHint()
-    assert hint.width() <= 400 and hint.height() <= 300
+    hint = frame.drawing.minimumSizeHint()
+    assert hint.width() <= LEFT_COLUMN + 400 and hint.height() <= 300
     image = frame.grab().toImage()
     assert not image.isNull() and image.width() > 0
 
