@@ -156,6 +156,10 @@ class ProbabilityChart(QWidget):
             axis.setStyle(tickFont=tick_font, tickTextOffset=6)
         pi.setLabel("bottom", "class", **{"font-size": "13pt", "color": style.TEXT})
         pi.showGrid(x=False, y=True, alpha=0.15)
+        # The grid is drawn by the left axis and replayed whenever the bars' region is
+        # repainted, i.e. on every tick: pyqtgraph's third tick level (lines too faint to
+        # see at alpha 0.15) made that replay 5-9 ms; without it, 1.3 ms.
+        pi.getAxis("left").setStyle(maxTickLevel=1)
 
         no_pen = pg.mkPen(None)
         zero = np.zeros(0)
