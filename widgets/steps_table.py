@@ -179,6 +179,7 @@ class StepsTable(DeferredWhileHidden, QWidget):
         font = self.view.font()
         font.setPointSize(max(font.pointSize(), 11))
         self.view.setFont(font)
+        self._top: tuple[np.ndarray, np.ndarray] | None = None  # (vector, its top rows)
         self.note = QLabel(self)
         self.note.setObjectName("stepsNote")
         self.note.setWordWrap(True)
@@ -205,10 +206,7 @@ class StepsTable(DeferredWhileHidden, QWidget):
         count = result.num_classes
         p = result.probabilities[0]
         if count > FULL_TABLE_MAX_CLASSES:
-            # Ordering for display only; NaN sorts last instead of poisoning the order.
-            key = np.where(np.isnan(p), -np.inf, p)
-            rows = np.argpartition(key, count - TOP_ROWS)[count - TOP_ROWS :]
-            rows = rows[np.argsort(-key[rows], kind="stable")]
+            rows = self._most_probable(analysis.request.logits)
             self.note.setText(
                 f"showing the {TOP_ROWS} most probable of {count:,} classes; "
                 f"the Σ row is over all {count:,}"
@@ -232,6 +230,25 @@ class StepsTable(DeferredWhileHidden, QWidget):
         headers = column_headers(float(result.temperature))
         if self.model.set_rows(headers, labels, columns, sums):
             self._fit_names()
+
+    def _most_probable(self, logits: np.ndarray) -> np.ndarray:
+        """The TOP_ROWS most probable classes, most probable first.
+
+        Softmax keeps the logits' order at every T > 0, so the rows are chosen by logit
+        (ties by index; NaN last) once per vector and kept while the vector is the same
+        array, as during a temperature drag: the selection over 262,144 classes cost
+        0.7-1.4 ms per tick. The probabilities along this order never increase.
+        """
+        if self._top is not None and self._top[0] is logits:
+            return self._top[1]
+        key = np.where(np.isnan(logits), -np.inf, logits)
+        kth = np.partition(key, key.shape[0] - TOP_ROWS)[key.shape[0] - TOP_ROWS]
+        above = np.flatnonzero(key > kth)
+        tied = np.flatnonzero(key == kth)[: TOP_ROWS - above.size]  # the lowest indices
+        rows = np.concatenate([above, tied])
+        rows = rows[np.lexsort((rows, -key[rows]))]
+        self._top = (logits, rows)
+        return rows
 
     def _fit_names(self) -> None:
         self.view.resizeColumnToContents(0)

@@ -140,6 +140,31 @@ def test_many_classes_show_the_top_rows_and_a_note(table: StepsTable, session: S
     assert model.rowCount() == 3
 
 
+def shown_classes(table: StepsTable) -> list[int]:
+    return [int(cell(table, r, 0).removeprefix("class ")) for r in range(TOP_ROWS)]
+
+
+def test_the_top_rows_are_the_most_probable_at_every_temperature(
+    table: StepsTable, session: Session
+) -> None:
+    rng = np.random.default_rng(11)
+    logits = np.round(rng.normal(size=5000) * 4, 1)  # many exact ties
+    logits[4000] = -np.inf
+    session.set_vector(logits)
+    x = np.array(session.logits)
+    # The reference: a full stable sort by logit, largest first, ties by index.
+    expected = list(np.lexsort((np.arange(x.size), -x))[:TOP_ROWS])
+    for temperature in (1.0, 1e-3, 30.0):  # at 1e-3 most probabilities are 0.0 (ties)
+        session.temperature = temperature
+        assert shown_classes(table) == expected
+        p = torch.softmax(torch.tensor(x, dtype=torch.float32) / temperature, 0).double().numpy()
+        shown = column_numbers(table, P, TOP_ROWS)
+        assert np.all(np.diff(p[expected]) <= 0)  # never increasing down the table
+        np.testing.assert_allclose(shown, p[expected], rtol=5e-4, atol=1e-30)
+        # No class left out is more probable than one shown.
+        assert np.delete(p, expected).max() <= p[expected].min()
+
+
 def _name_fits(table: StepsTable, name: str) -> bool:
     width = table.view.fontMetrics().horizontalAdvance(name)
     return table.view.columnWidth(0) >= width
