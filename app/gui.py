@@ -78,6 +78,7 @@ def first_frame(file: str | Path | None, lecture: str | Path | None) -> QMainWin
     from softmax_lab.app.settings import Settings
     from softmax_lab.app.state_files import has_state_to_restore, state_directory
     from softmax_lab.widgets.first_frame import FirstFrame, Picture
+    from softmax_lab.widgets.style import chart_title
 
     if file is not None:
         note = f"Opening {Path(file).name}…"
@@ -89,10 +90,7 @@ def first_frame(file: str | Path | None, lecture: str | Path | None) -> QMainWin
         note = ""
     logits = None if note else example.SEED_LOGITS
     names = example.default_names(len(example.SEED_LOGITS))
-    title = (
-        "p = softmax(x / T)   ·   T = "
-        f"{example.SEED_TEMPERATURE:g}   ·   {example.SEED_DTYPE}   ·   {len(names)} classes"
-    )
+    title = chart_title("probabilities", example.SEED_TEMPERATURE, example.SEED_DTYPE, len(names))
     argmax = max(range(len(names)), key=lambda i: example.SEED_LOGITS[i])
     frame = FirstFrame(Picture(logits, names, title, note, argmax, example.SEED_TARGET))
     geometry = Settings().window_geometry

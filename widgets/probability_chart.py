@@ -292,13 +292,7 @@ class ProbabilityChart(QWidget):
         self.uniform_line.setVisible(uniform)
         if uniform:
             self.uniform_line.setValue(1.0 / count)
-        series = {
-            "probabilities": "p = softmax(x / T)",
-            "log-probabilities": "log_softmax(x / T)",
-            "logits": "logits x",
-        }[view]
-        classes = f"{count:,} class" + ("" if count == 1 else "es")
-        title = f"{series}   ·   T = {temperature:g}   ·   {result.dtype}   ·   {classes}"
+        title = style.chart_title(view, temperature, result.dtype, count)
         if title != self._title:  # re-laying out the title costs more than the bars
             self._title = title
             self.plot_item.setTitle(title, color=style.TEXT, size="14pt")

@@ -41,3 +41,16 @@ def format_number(value: float, digits: int = 4) -> str:
     else:
         text = f"{value:.{max(digits - 1, 1)}e}"
     return text
+
+
+_SERIES = {
+    "probabilities": "p = softmax(x / T)",
+    "log-probabilities": "log_softmax(x / T)",
+    "logits": "logits x",
+}
+
+
+def chart_title(view: str, temperature: float, dtype: str, count: int) -> str:
+    """The probability chart's title (also on the first frame, widgets/first_frame.py)."""
+    classes = f"{count:,} class" + ("" if count == 1 else "es")
+    return f"{_SERIES[view]}   ·   T = {temperature:g}   ·   {dtype}   ·   {classes}"

@@ -62,6 +62,7 @@ class Watcher:
                 "geometry": window.geometry(),
                 "frames_still_visible": len(windows("FirstFrame")),
                 "probabilities": window.session.analysis.result.probabilities.ravel().tolist(),
+                "title": window.chart.plot_item.titleLabel.text,
             }
             self.timer.stop()
             window.close()
@@ -86,6 +87,8 @@ def test_the_first_frame_draws_the_example_then_the_full_window_takes_its_place(
     assert "FirstFrame" not in left and "MainWindow" not in left
     assert watcher.seen, "the full window never showed the example's result"
     assert watcher.first_frames_seen and "0.659" in watcher.first_frames_seen[0]
+    # The frame's chart title is the one the full window's chart then shows.
+    assert f">{watcher.seen['title']}</text>" in watcher.first_frames_seen[0]
     assert watcher.seen["frames_still_visible"] == 0
     assert watcher.seen["geometry"] == watcher.first_geometry
     p = watcher.seen["probabilities"]
