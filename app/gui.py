@@ -180,12 +180,15 @@ def _open_window(
     running.autosave = autosave_module.start_up(
         window, file=None if file is None else Path(file)
     )
-    if lecture is not None or present:
-        # After the restored session: the lecture's first scene is what the room sees.
-        from softmax_lab.app.lecture_actions import start as start_lecture
+    from softmax_lab.app.lecture_actions import start as start_lecture
 
-        start_lecture(window, lecture, present)
-    _show_when_computed(first, window, session)
+    if lecture is not None:
+        # After the restored session: the lecture's first scene is what the room sees.
+        start_lecture(window, lecture, False)
+    # Presenter mode (its own full-screen window) starts with the window, once there are
+    # numbers to project, not with empty charts while torch loads.
+    entered = (lambda: start_lecture(window, None, True)) if present else None
+    _show_when_computed(first, window, session, entered)
     # Torch (seconds to import) comes last: the controller imports it in the
     # background, asks it about CUDA, then computes what the session holds.
     controller.warm_up(
@@ -200,8 +203,14 @@ def _open_window(
 SHOW_ANYWAY_MS = 10_000
 
 
-def _show_when_computed(first: QMainWindow, window: QMainWindow, session: Any) -> None:
-    """Put ``window`` where ``first`` is, once the session has a vector result or an error.
+def _show_when_computed(
+    first: QMainWindow,
+    window: QMainWindow,
+    session: Any,
+    then: Callable[[], None] | None = None,
+) -> None:
+    """Put ``window`` where ``first`` is, once the session has a vector result or an
+    error, then call ``then``.
 
     The first frame already shows the example; swapping it for a full window whose
     charts are still empty would take the numbers away for the seconds torch needs.
@@ -221,14 +230,15 @@ def _show_when_computed(first: QMainWindow, window: QMainWindow, session: Any) -
         session.events["message"].disconnect(on_message)
         if not first.isVisible():
             return  # done already, or the person closed the first frame: quitting
-        if not window.isVisible():  # (presenter mode shows it full screen earlier)
-            # Exactly where the first frame is now (it restored the last size and place,
-            # and the person may have moved it since): its geometry and state, not a
-            # saved copy, which Qt would fit to the screen again, moving the window.
-            window.setGeometry(first.geometry())
-            window.setWindowState(first.windowState())
-            window.show()
+        # Exactly where the first frame is now (it restored the last size and place, and
+        # the person may have moved it since): its geometry and state, not a saved copy,
+        # which Qt would fit to the screen again, moving the window.
+        window.setGeometry(first.geometry())
+        window.setWindowState(first.windowState())
+        window.show()
         first.close()
+        if then is not None:
+            then()
 
     session.events["analysis"].connect(on_analysis)
     session.events["message"].connect(on_message)

@@ -107,6 +107,23 @@ def test_the_full_window_opens_where_the_first_frame_was(qapp, monkeypatch: pyte
     assert watcher.seen["geometry"] == watcher.first_geometry
 
 
+def test_presenter_mode_opens_with_the_numbers_not_before(qapp, monkeypatch: pytest.MonkeyPatch) -> None:
+    from softmax_lab.app import lecture_actions
+
+    seen: list[tuple[bool, bool]] = []  # (window shown, example computed) at entry
+    enter = lecture_actions.LectureActions.enter_presenter
+
+    def watched(self: Any) -> None:
+        seen.append((self.window.isVisible(), self.window.session.analysis is not None))
+        enter(self)
+        QTimer.singleShot(0, self.window.close)  # the person leaves at once
+
+    monkeypatch.setattr(lecture_actions.LectureActions, "enter_presenter", watched)
+    QTimer.singleShot(GIVE_UP_MS, lambda: [w.close() for w in QApplication.topLevelWidgets()])
+    assert gui.launch_window(present=True) == 0
+    assert seen == [(True, True)]
+
+
 def test_a_session_to_restore_is_announced_not_the_example(qtbot) -> None:
     directory = state_directory()
     directory.mkdir(parents=True, exist_ok=True)
