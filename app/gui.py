@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 import traceback
 from collections.abc import Callable
@@ -32,6 +33,19 @@ def launch_window(
     background; the full window takes the first frame's place when the first
     result (or error) is in. The person reads the example meanwhile.
     """
+    status = _run(file, quit_after_ms, lecture, present)
+    # pyqtgraph's context menus have no Qt parent: their Python owners, garbage in
+    # reference cycles once _run has returned, delete them when collected. Collect
+    # here, at a known point: an in-process caller (a test) may otherwise be iterating
+    # the top-level widgets when the collector runs, and a menu deleted in the middle
+    # of that crashed the interpreter.
+    gc.collect()
+    return status
+
+
+def _run(
+    file: str | Path | None, quit_after_ms: int | None, lecture: str | Path | None, present: bool
+) -> int:
     from PySide6.QtCore import QCoreApplication, QEvent
     from PySide6.QtWidgets import QApplication
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from tests.qt_helpers import top_level_widgets
+
 # Why the cuda entry is disabled in the test window (its tooltip quotes this).
 NO_CUDA_REASON = "no CUDA device in the test window"
 
@@ -35,11 +37,9 @@ def _build_window(qtbot: Any, background: Any = None) -> Any:
 
 def _open_top_levels(window: Any) -> list[str]:
     """Visible top-level widgets other than ``window`` (dialogs, menus left open)."""
-    from PySide6.QtWidgets import QApplication
-
     return [
         f"{type(w).__name__}({w.objectName()!r})"
-        for w in QApplication.topLevelWidgets()
+        for w in top_level_widgets()
         if w is not window and w.isVisible() and not w.objectName().startswith("qt_")
     ]
 

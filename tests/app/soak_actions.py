@@ -67,6 +67,7 @@ from tests.app.window_helpers import (
     table_texts,
     type_into_cell,
 )
+from tests.qt_helpers import top_level_widgets
 
 DEFAULT_SEED = 20261123
 SEED_ENV = "SOFTMAX_LAB_SOAK_SEED"
@@ -137,7 +138,7 @@ def object_counts(window: Any) -> tuple[int, int]:
     """QObjects under the window (without the labels' text controls, see
     :func:`_in_label_text_control`), and the application's top-level widgets."""
     counted = [o for o in window.findChildren(QObject) if not _in_label_text_control(o)]
-    return len(counted), len(QApplication.topLevelWidgets())
+    return len(counted), len(top_level_widgets())
 
 
 def label_text_controls(window: Any) -> tuple[int, int]:
@@ -587,7 +588,7 @@ class Soak:
         allowed = {id(w)} | ({id(presenter)} if presenter is not None else set())
         others = [
             f"{type(t).__name__}({t.objectName()!r})"
-            for t in QApplication.topLevelWidgets()
+            for t in top_level_widgets()
             if t.isVisible() and id(t) not in allowed and not t.objectName().startswith("qt_")
         ]
         assert not others, f"top-level widgets open: {others}"

@@ -6,6 +6,7 @@ timer stands in for the person, who looks at the windows and closes the full one
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +17,29 @@ from PySide6.QtWidgets import QApplication, QMainWindow
 from softmax_lab.app import gui
 from softmax_lab.app.settings import Settings
 from softmax_lab.app.state_files import LAST_SESSION_NAME, state_directory
+from tests.qt_helpers import top_level_widgets
 
 GIVE_UP_MS = 60_000
+
+
+@pytest.fixture(autouse=True)
+def _collect_what_the_run_left(qapp):
+    """A whole window ran in this process: collect its garbage here, at a known point.
+
+    Qt objects owned by Python objects in reference cycles are deleted when the cycle
+    is collected; left to chance, that can happen while a later test converts the
+    top-level widget list, and the full suite crashed there twice (not reproduced in
+    isolation).
+    """
+    yield
+    gc.collect()
+    QApplication.processEvents()
 
 
 def windows(kind: str) -> list[QMainWindow]:
     return [
         w
-        for w in QApplication.topLevelWidgets()
+        for w in top_level_widgets()
         if isinstance(w, QMainWindow) and type(w).__name__ == kind and w.isVisible()
     ]
 
@@ -70,7 +86,7 @@ class Watcher:
     def give_up(self) -> None:
         if self.timer.isActive():
             self.timer.stop()
-            for w in QApplication.topLevelWidgets():
+            for w in top_level_widgets():
                 w.close()
 
 
@@ -78,12 +94,12 @@ def test_the_first_frame_draws_the_example_then_the_full_window_takes_its_place(
     qapp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     Settings().window_geometry = None
-    before = {id(w) for w in QApplication.topLevelWidgets()}
+    before = {id(w) for w in top_level_widgets()}
     watcher = Watcher(monkeypatch)
     assert gui.launch_window() == 0
-    # Both windows are deleted when it returns, not left to a later event loop or GC.
-    # (pyqtgraph's parentless context menus live on with their Python owners, as in any run.)
-    left = [type(w).__name__ for w in QApplication.topLevelWidgets() if id(w) not in before]
+    # Both windows are deleted when it returns, not left to a later event loop or to
+    # the garbage collector. (pyqtgraph's parentless context menus stay, as in any run.)
+    left = [type(w).__name__ for w in top_level_widgets() if id(w) not in before]
     assert "FirstFrame" not in left and "MainWindow" not in left
     assert watcher.seen, "the full window never showed the example's result"
     assert watcher.first_frames_seen and "0.659" in watcher.first_frames_seen[0]
@@ -119,7 +135,7 @@ def test_presenter_mode_opens_with_the_numbers_not_before(qapp, monkeypatch: pyt
         QTimer.singleShot(0, self.window.close)  # the person leaves at once
 
     monkeypatch.setattr(lecture_actions.LectureActions, "enter_presenter", watched)
-    QTimer.singleShot(GIVE_UP_MS, lambda: [w.close() for w in QApplication.topLevelWidgets()])
+    QTimer.singleShot(GIVE_UP_MS, lambda: [w.close() for w in top_level_widgets()])
     assert gui.launch_window(present=True) == 0
     assert seen == [(True, True)]
 

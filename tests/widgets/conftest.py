@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from softmax_lab.app.session import Session
+from tests.qt_helpers import top_level_widgets
 
 
 @pytest.fixture
@@ -17,12 +18,12 @@ def _no_leaked_top_level_widgets(qapp):
     """Fail a test that leaves a top-level widget alive (qtbot.addWidget closes them)."""
     from PySide6.QtWidgets import QApplication
 
-    before = {id(w) for w in QApplication.topLevelWidgets()}
+    before = {id(w) for w in top_level_widgets()}
     yield
     QApplication.processEvents()
     leaked = [
         w
-        for w in QApplication.topLevelWidgets()
+        for w in top_level_widgets()
         if id(w) not in before and w.isVisible() and not w.objectName().startswith("qt_")
     ]
     for w in leaked:

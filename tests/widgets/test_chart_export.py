@@ -13,7 +13,6 @@ import math
 import numpy as np
 import pytest
 import torch
-from PySide6.QtWidgets import QApplication
 
 from softmax_lab.app.controller import Controller
 from softmax_lab.app.session import LoadedBatch, Session
@@ -21,6 +20,7 @@ from softmax_lab.compute.errors import InvalidInputError
 from softmax_lab.widgets import chart_export
 from softmax_lab.widgets.chart_export import ChartOptions, render_view
 from tests import export_readback as rb
+from tests.qt_helpers import top_level_widgets
 
 LOGITS = [2.0, 1.0, 0.1]
 ALL_FORMATS = ("png", "svg", "pdf")
@@ -87,7 +87,7 @@ def test_extra_views_export_in_every_format(computed, tmp_path, view, fmt):
     path = tmp_path / f"out.{fmt}"
     path.write_bytes(render_view(computed, options))
     rb.check_file(path, fmt, (900, 600), 150)
-    assert not [w for w in QApplication.topLevelWidgets() if w.isVisible()], "a page was left open"
+    assert not [w for w in top_level_widgets() if w.isVisible()], "a page was left open"
 
 
 def test_probability_png_bars_match_torch_softmax(computed):
