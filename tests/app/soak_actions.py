@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
     QSlider,
     QTableView,
 )
+from pytestqt.exceptions import TimeoutError as WaitTimeout
 
 from softmax_lab.app.lecture import apply_scene, builtin_lecture_path, load_lecture
 from softmax_lab.app.presets import PRESETS, preset
@@ -617,7 +618,26 @@ class Soak:
         """Make sure the main window has the keyboard (shortcuts go to the active window)."""
         if QApplication.activeWindow() is not self.window:
             self.window.activateWindow()
-            self.qtbot.waitUntil(lambda: QApplication.activeWindow() is self.window, timeout=WAIT_MS)
+            try:
+                self.qtbot.waitUntil(
+                    lambda: QApplication.activeWindow() is self.window, timeout=WAIT_MS
+                )
+            except WaitTimeout as exc:
+                # Seen once in a full run on a heavily loaded machine; say what held the
+                # focus, so the next occurrence can be understood.
+                raise WaitTimeout(f"{exc}; {self._focus_holders()}") from exc
+
+    def _focus_holders(self) -> str:
+        def name(w: Any) -> str:
+            return "None" if w is None else f"{type(w).__name__}({w.objectName()!r})"
+
+        visible = [name(t) for t in top_level_widgets() if t.isVisible()]
+        return (
+            f"active window {name(QApplication.activeWindow())}, popup "
+            f"{name(QApplication.activePopupWidget())}, modal "
+            f"{name(QApplication.activeModalWidget())}, focus {name(QApplication.focusWidget())}, "
+            f"visible top-levels {visible}, main window visible {self.window.isVisible()}"
+        )
 
     def _row(self) -> int:
         return int(self.rng.integers(self.window.session.num_classes))
