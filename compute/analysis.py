@@ -7,15 +7,15 @@ session; widgets only read it.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 import numpy as np
 
 from softmax_lab.compute.device import torch_threads
+from softmax_lab.compute.kept import LastVector
 from softmax_lab.compute.losses import cross_entropy_from_result
 from softmax_lab.compute.overflow import log_softmax_verdict, overflow_verdict
-from softmax_lab.compute.softmax import compute_softmax, unchanging
+from softmax_lab.compute.softmax import compute_softmax
 from softmax_lab.compute.types import CrossEntropyResult, SoftmaxRequest, SoftmaxResult
 
 
@@ -73,29 +73,15 @@ def analyse_vector(request: VectorRequest) -> VectorAnalysis:
     )
 
 
-# The T = 1 reference of the last read-only logits: a temperature drag changes only T,
-# so it is computed once per vector, not once per slider tick. Only arrays that own
-# their data read-only (the session makes every vector one) are cached; the slot is
-# replaced, never grown, and holds one result.
-_last_reference: tuple[np.ndarray, str, str, SoftmaxResult] | None = None
-_reference_lock = threading.Lock()
+# The T = 1 reference (the ghost bars) of the last vector: computed once per vector,
+# not once per slider tick.
+_last_reference: LastVector[SoftmaxResult] = LastVector()
 
 
 def _reference(request: VectorRequest) -> SoftmaxResult:
-    global _last_reference
     logits = request.logits
-    cacheable = unchanging(logits)
-    with _reference_lock:
-        cached = _last_reference
-    if (
-        cacheable
-        and cached is not None
-        and cached[0] is logits
-        and cached[1:3] == (request.dtype, request.device)
-    ):
-        return cached[3]
-    reference = compute_softmax(SoftmaxRequest(logits, 1.0, -1, request.dtype, request.device))
-    if cacheable:
-        with _reference_lock:
-            _last_reference = (logits, request.dtype, request.device, reference)
-    return reference
+    return _last_reference.get(
+        logits,
+        (request.dtype, request.device),
+        lambda: compute_softmax(SoftmaxRequest(logits, 1.0, -1, request.dtype, request.device)),
+    )

@@ -16,7 +16,6 @@ in the dtype: that is where a hand-written exp/sum overflows.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +24,7 @@ import numpy as np
 from softmax_lab.compute.device import resolve_device
 from softmax_lab.compute.dtypes import dtype_info, torch_dtype
 from softmax_lab.compute.errors import ComputeMemoryError
+from softmax_lab.compute.kept import LastVector
 from softmax_lab.compute.stats import distribution_stats
 from softmax_lab.compute.types import OverflowReport, SoftmaxRequest, SoftmaxResult
 from softmax_lab.compute.validation import as_logits, check_temperature, normalise_dim, to_rows
@@ -264,33 +264,15 @@ class _Prepared:
     notes: tuple[str, ...]
 
 
-def unchanging(array: object) -> bool:
-    """Whether ``array`` can be trusted not to change: read-only and owning its data
-    (a read-only view of a writable array can still change). The session makes every
-    vector one, so work that does not depend on T is done once per vector."""
-    return isinstance(array, np.ndarray) and array.flags.owndata and not array.flags.writeable
-
-
-# One slot: a temperature drag changes only T, and the logits' T-independent facts
-# (max, x - max, finite counts, verdicts and notes) are ~a third of a tick's work at
-# LLM vocabulary sizes. Replaced, never grown; guarded because inline and worker
-# computations can run at once.
-_last_prepared: tuple[np.ndarray, int, str, str, _Prepared] | None = None
-_prepared_lock = threading.Lock()
+# A temperature drag changes only T, and the logits' T-independent facts (max, x - max,
+# finite counts, verdicts and notes) are ~a third of a tick's work at LLM vocabulary sizes.
+_last_prepared: LastVector[_Prepared] = LastVector()
 
 
 def _prepare(logits: np.ndarray, dim: int, dtype: str, device: str) -> _Prepared:
-    global _last_prepared
-    key = (dim, dtype, str(device))
-    with _prepared_lock:
-        cached = _last_prepared
-    if cached is not None and cached[0] is logits and cached[1:4] == key and unchanging(logits):
-        return cached[4]
-    prepared = _compute_prepared(logits, dim, dtype, device)
-    if unchanging(logits):
-        with _prepared_lock:
-            _last_prepared = (logits, *key, prepared)
-    return prepared
+    return _last_prepared.get(
+        logits, (dim, dtype, str(device)), lambda: _compute_prepared(logits, dim, dtype, device)
+    )
 
 
 def _compute_prepared(logits: np.ndarray, dim: int, dtype: str, device: str) -> _Prepared:
