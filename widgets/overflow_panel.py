@@ -32,6 +32,7 @@ from softmax_lab.app.session import Session
 from softmax_lab.compute.dtypes import DTYPES, dtype_info
 from softmax_lab.widgets import style
 from softmax_lab.widgets.deferred import DeferredWhileHidden
+from softmax_lab.widgets.ranking import largest
 
 if TYPE_CHECKING:
     from softmax_lab.compute.analysis import VectorAnalysis
@@ -88,37 +89,17 @@ def _choose_rows(result: SoftmaxResult, bad: np.ndarray) -> np.ndarray:
     """Every class in order for small vectors; else failures first, then the largest logits.
 
     Within each group the largest x/T come first (those are the ones that overflow),
-    then -inf logits, then NaN; ties in index order. The :data:`MAX_ROWS` rows are
-    selected without sorting the whole vector: a full argsort of 50,257 logits cost
-    2.5 ms on every temperature tick.
+    then -inf logits, then NaN; ties in index order (widgets/ranking.py selects them
+    without sorting the whole vector).
     """
     n = result.num_classes
     if n <= LARGE_VECTOR:
         return np.arange(n)
     scaled = result.scaled[0]
     failing = bad.any(axis=1)
-    first = _largest(np.flatnonzero(failing), scaled, MAX_ROWS)
-    rest = _largest(np.flatnonzero(~failing), scaled, MAX_ROWS - first.size)
+    first = largest(np.flatnonzero(failing), scaled, MAX_ROWS)
+    rest = largest(np.flatnonzero(~failing), scaled, MAX_ROWS - first.size)
     return np.concatenate([first, rest])
-
-
-def _largest(indices: np.ndarray, scaled: np.ndarray, k: int) -> np.ndarray:
-    """The ``k`` of ``indices`` (ascending) that come first in the order of :func:`_choose_rows`."""
-    if k <= 0:
-        return indices[:0]
-    values = scaled[indices]
-    nan = np.isnan(values)
-    # One key for the selection: larger logits first, NaN after everything (-inf ties
-    # with NaN here and is put before it by the final sort).
-    key = np.where(nan, np.inf, -values)
-    if indices.size > k:
-        kth = np.partition(key, k - 1)[k - 1]
-        chosen = key < kth
-        ties = np.flatnonzero(key == kth)
-        ties = ties[np.lexsort((ties, nan[ties]))][: k - int(chosen.sum())]
-        chosen[ties] = True
-        indices, key, nan = indices[chosen], key[chosen], nan[chosen]
-    return indices[np.lexsort((indices, nan, key))]
 
 
 class OverflowTableModel(QAbstractTableModel):
