@@ -150,7 +150,8 @@ def _open_window(
     lecture: str | Path | None,
     present: bool,
 ) -> None:
-    """Build the full window where the first frame is, show it, and close the first frame.
+    """Build the full window behind the first frame, restore the session into it, and
+    start torch; the window takes the frame's place later (:func:`_show_when_computed`).
 
     Appends the window to ``opened`` as soon as it exists, so that ``launch_window``
     tears down what was built even when a later step raises.
@@ -161,6 +162,7 @@ def _open_window(
     from softmax_lab.app import autosave as autosave_module
     from softmax_lab.app.controller import Controller
     from softmax_lab.app.errors import ErrorReporter, log_directory
+    from softmax_lab.app.lecture_actions import start as start_lecture
     from softmax_lab.app.main_window import MainWindow
     from softmax_lab.app.session import Session
     from softmax_lab.app.workers import ThreadPoolExecutor
@@ -194,8 +196,6 @@ def _open_window(
     running.autosave = autosave_module.start_up(
         window, file=None if file is None else Path(file)
     )
-    from softmax_lab.app.lecture_actions import start as start_lecture
-
     if lecture is not None:
         # After the restored session: the lecture's first scene is what the room sees.
         start_lecture(window, lecture, False)

@@ -36,8 +36,6 @@ from softmax_lab.widgets import style
 # The same menus as the full window, so the menu bar does not jump when it arrives.
 MENU_TITLES = ("&File", "&Edit", "&View", "&Help")
 LOADING_TEXT = "Loading the charts and the compute core…"
-_BAR_WIDTH = 0.6  # of a class's slot, as widgets/probability_chart.py draws them
-_TARGET_WIDTH = 0.3
 _FONT = "font-family='sans-serif'"
 LEFT_COLUMN = 330
 """Width of the logit table's column, as the full window's left column."""
@@ -177,13 +175,13 @@ def _bars(
         y = bottom - height
         colour = style.ARGMAX if i == argmax else style.BAR
         parts.append(
-            f"<rect data-class='{i}' x='{centre - _BAR_WIDTH * slot / 2:.2f}' y='{y:.2f}' "
-            f"width='{_BAR_WIDTH * slot:.2f}' height='{height:.2f}' fill='{colour}'/>"
+            f"<rect data-class='{i}' x='{centre - style.BAR_WIDTH * slot / 2:.2f}' y='{y:.2f}' "
+            f"width='{style.BAR_WIDTH * slot:.2f}' height='{height:.2f}' fill='{colour}'/>"
         )
         if i == target:
             parts.append(
-                f"<rect x='{centre - _TARGET_WIDTH * slot / 2:.2f}' y='{y:.2f}' "
-                f"width='{_TARGET_WIDTH * slot:.2f}' height='{height:.2f}' fill='{style.TARGET}'/>"
+                f"<rect x='{centre - style.TARGET_WIDTH * slot / 2:.2f}' y='{y:.2f}' "
+                f"width='{style.TARGET_WIDTH * slot:.2f}' height='{height:.2f}' fill='{style.TARGET}'/>"
             )
         text = f"font-size='14' {_FONT} text-anchor='middle' fill='{style.TEXT}'"
         parts.append(f"<text x='{centre:.1f}' y='{y - 6:.1f}' {text}>{style.format_number(p, 3)}</text>")

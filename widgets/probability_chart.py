@@ -58,9 +58,6 @@ _VIEW_LABELS = {
     "logits": "Logits x",
 }
 _SERIES_NAMES = {"probabilities": "p", "log-probabilities": "log p", "logits": "logit x"}
-_BAR_WIDTH = 0.6
-_GHOST_WIDTH = 0.9
-_TARGET_WIDTH = 0.3
 
 
 def _abbreviate(name: str, limit: int) -> str:
@@ -171,11 +168,11 @@ class ProbabilityChart(QWidget):
             x0=zero, width=zero, height=zero, brush=pg.mkBrush(style.BAR), pen=no_pen
         )
         self.argmax_bar = pg.BarGraphItem(
-            x=[0.0], width=_BAR_WIDTH, height=[0.0], brush=pg.mkBrush(style.ARGMAX), pen=no_pen
+            x=[0.0], width=style.BAR_WIDTH, height=[0.0], brush=pg.mkBrush(style.ARGMAX), pen=no_pen
         )
         self.argmax_bar.setZValue(5)
         self.target_bar = pg.BarGraphItem(
-            x=[0.0], width=_TARGET_WIDTH, height=[0.0], brush=pg.mkBrush(style.TARGET), pen=no_pen
+            x=[0.0], width=style.TARGET_WIDTH, height=[0.0], brush=pg.mkBrush(style.TARGET), pen=no_pen
         )
         self.target_bar.setZValue(6)
         # Envelope mode: a 1-px-wide bar is easy to miss, so each highlight also gets a
@@ -379,11 +376,11 @@ class ProbabilityChart(QWidget):
         y0 = self._y0
         if not self._envelope:
             x0 = np.arange(count, dtype=np.float64)
-            self.bars.setOpts(x0=x0 - _BAR_WIDTH / 2, width=_BAR_WIDTH, height=values - y0, y0=y0)
+            self.bars.setOpts(x0=x0 - style.BAR_WIDTH / 2, width=style.BAR_WIDTH, height=values - y0, y0=y0)
             if self._ghost_values is not None:
                 self.ghost.setOpts(
-                    x0=x0 - _GHOST_WIDTH / 2,
-                    width=_GHOST_WIDTH,
+                    x0=x0 - style.GHOST_WIDTH / 2,
+                    width=style.GHOST_WIDTH,
                     height=self._ghost_values - y0,
                     y0=y0,
                 )
@@ -406,10 +403,10 @@ class ProbabilityChart(QWidget):
         starts = np.arange(lo, hi, step)
         y0 = self._y0
         if step == 1:
-            x0, width = starts - _BAR_WIDTH / 2, _BAR_WIDTH
+            x0, width = starts - style.BAR_WIDTH / 2, style.BAR_WIDTH
             heights = values[lo:hi]
             ghost = None if self._ghost_values is None else self._ghost_values[lo:hi]
-            gx0, gwidth = starts - _GHOST_WIDTH / 2, _GHOST_WIDTH
+            gx0, gwidth = starts - style.GHOST_WIDTH / 2, style.GHOST_WIDTH
         else:
             x0 = starts - 0.5
             width = np.diff(np.append(starts, hi)).astype(np.float64)
@@ -448,8 +445,8 @@ class ProbabilityChart(QWidget):
         # A highlight must stay visible when a class is one pixel wide or less.
         px = vb.viewPixelSize()[0] if self._envelope else 0.0
         for item, marker, index, width in (
-            (self.argmax_bar, self.argmax_marker, self._argmax, _BAR_WIDTH),
-            (self.target_bar, self.target_marker, self.session.target, _TARGET_WIDTH),
+            (self.argmax_bar, self.argmax_marker, self._argmax, style.BAR_WIDTH),
+            (self.target_bar, self.target_marker, self.session.target, style.TARGET_WIDTH),
         ):
             if index is None or not 0 <= index < count:
                 # Empty rather than hidden: a hidden item shows a crossed-out eye in the legend.

@@ -22,6 +22,13 @@ TEXT = "#222222"
 PLOT_BACKGROUND = "w"
 PLOT_FOREGROUND = "k"
 
+# Bar widths, as a fraction of a class's slot: the probability chart's bars, its
+# target highlight (drawn inside the argmax bar) and its T = 1 ghosts; the first frame
+# (widgets/first_frame.py) draws the same bars.
+BAR_WIDTH = 0.6
+TARGET_WIDTH = 0.3
+GHOST_WIDTH = 0.9
+
 # The main window's size on a first run (later runs restore the last one); the
 # first frame (widgets/first_frame.py) opens at the same size.
 WINDOW_SIZE = (1360, 860)
