@@ -20,6 +20,7 @@ import numpy as np
 
 from softmax_lab.compute.errors import InvalidInputError
 from softmax_lab.compute.softmax import compute_softmax, log_softmax_rows
+from softmax_lab.compute.stats import weighted_sums
 from softmax_lab.compute.types import CrossEntropyResult, SoftmaxRequest, SoftmaxResult
 from softmax_lab.compute.validation import as_logits
 
@@ -176,15 +177,7 @@ def _is_whole(t: np.ndarray) -> bool:
 
 def _row_losses(log_probabilities: np.ndarray, q: np.ndarray, ignored: np.ndarray) -> np.ndarray:
     """-sum q log p per row, in float64; 0 * -inf counts as 0 (a class with no target mass)."""
-    with np.errstate(all="ignore"):
-        # einsum casts to float64 in small buffers: no (rows, classes) temporaries.
-        rows = -np.einsum("...i,...i->...", q, log_probabilities, dtype=np.float64)
-        # NaN: a NaN log p, or 0 * -inf; only those rows are summed again, masked.
-        redo = np.isnan(rows)
-        if redo.any():
-            q_r = q[redo]
-            terms = np.where(q_r > 0, q_r * log_probabilities[redo], 0.0)
-            rows[redo] = -terms.sum(axis=-1)
+    rows = -weighted_sums(q, log_probabilities)
     rows[ignored] = 0.0
     return rows
 

@@ -45,21 +45,32 @@ def distribution_stats(probabilities: np.ndarray, log_probabilities: np.ndarray)
     )
 
 
-def _p_log_p_sums(p: np.ndarray, logp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: sum of p * log p in float64 (``0 * log 0 = 0``), and whether the row has a NaN.
+def weighted_sums(weights: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per row: sum of ``weights * values`` in float64, a zero weight counting 0 even
+    against ``-inf`` (a masked class in ``p log p``, a class without target mass in
+    cross-entropy).
 
-    einsum casts to float64 in small buffers, so no float64 copy of the rows is
-    made. A NaN sum means a NaN in the row or a ``0 * -inf`` term (a masked class);
-    only those rows are looked at again.
+    einsum casts to float64 in small buffers, so no float64 copy of the rows is made.
+    A NaN sum means a NaN or a ``0 * -inf`` term; only those rows are summed again,
+    with the zero-weight terms masked (a NaN weight or value still gives NaN).
     """
-    sums = np.einsum("...i,...i->...", p, logp, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        sums = np.einsum("...i,...i->...", weights, values, dtype=np.float64)
+        redo = np.isnan(sums)
+        if redo.any():
+            w = weights[redo]
+            masked = np.where(w > 0, values[redo], 0.0)
+            sums[redo] = np.einsum("...i,...i->...", w, masked, dtype=np.float64)
+    return sums
+
+
+def _p_log_p_sums(p: np.ndarray, logp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: sum of p * log p in float64 (``0 * log 0 = 0``), and whether the row has a NaN."""
+    sums = weighted_sums(p, logp)
     nan_rows = np.zeros(sums.shape, dtype=bool)
-    unsure = np.isnan(sums)
+    unsure = np.isnan(sums)  # a NaN row sums to NaN: only those are looked at
     if unsure.any():
-        p_u, logp_u = p[unsure], logp[unsure]
-        nan_rows[unsure] = np.isnan(p_u).any(axis=-1) | np.isnan(logp_u).any(axis=-1)
-        safe = np.where(p_u > 0, logp_u, 0.0)
-        sums[unsure] = np.einsum("...i,...i->...", p_u, safe, dtype=np.float64)
+        nan_rows[unsure] = np.isnan(p[unsure]).any(axis=-1) | np.isnan(logp[unsure]).any(axis=-1)
     return sums, nan_rows
 
 
