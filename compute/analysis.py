@@ -7,16 +7,22 @@ session; widgets only read it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Generic, TypeVar
 
 import numpy as np
 
 from softmax_lab.compute.device import torch_threads
+from softmax_lab.compute.errors import InvalidInputError
 from softmax_lab.compute.kept import LastVector
 from softmax_lab.compute.losses import cross_entropy_from_result
 from softmax_lab.compute.overflow import log_softmax_verdict, overflow_verdict
 from softmax_lab.compute.softmax import compute_softmax
 from softmax_lab.compute.types import CrossEntropyResult, SoftmaxRequest, SoftmaxResult
+from softmax_lab.compute.validation import IGNORE_INDEX
 
 
 @dataclass(frozen=True, eq=False)
@@ -29,6 +35,25 @@ class VectorRequest:
     label_smoothing: float = 0.0
 
 
+V = TypeVar("V")
+
+
+class _Once(Generic[V]):
+    """A value computed on the first read, by whichever thread reads first, then kept."""
+
+    def __init__(self, compute: Callable[[], V]) -> None:
+        self._compute: Callable[[], V] | None = compute
+        self._value: V | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> V:
+        with self._lock:
+            if self._compute is not None:
+                self._value = self._compute()
+                self._compute = None  # drop what it held on to
+            return self._value  # type: ignore[return-value]
+
+
 @dataclass(frozen=True, eq=False)
 class VectorAnalysis:
     """Softmax at T, the T = 1 reference (the ghost bars), the loss and the verdicts."""
@@ -37,9 +62,17 @@ class VectorAnalysis:
     result: SoftmaxResult
     reference: SoftmaxResult
     """The same logits at T = 1 (identical object when T == 1)."""
-    loss: CrossEntropyResult | None
     overflow_text: str
     log_softmax_text: str
+    _loss: _Once[CrossEntropyResult | None] = field(repr=False)
+
+    @property
+    def loss(self) -> CrossEntropyResult | None:
+        """Cross-entropy against ``request.target`` (None without one), computed on
+        first read: only the loss tab and the exports show it, and at LLM vocabulary
+        sizes its dense gradient and double-softmax value were ~40% of a temperature
+        tick that nobody saw while that tab was hidden (docs/performance.md)."""
+        return self._loss.get()
 
 
 def analyse_vector(request: VectorRequest) -> VectorAnalysis:
@@ -50,7 +83,8 @@ def analyse_vector(request: VectorRequest) -> VectorAnalysis:
     a busy 2-core machine while it was no faster at 262,144 (docs/performance.md).
 
     Raises the compute core's errors (InvalidInputError, DeviceUnavailableError,
-    ComputeMemoryError) unchanged.
+    ComputeMemoryError) unchanged. The target and label smoothing are checked here,
+    so reading the (lazily computed) loss later cannot fail on them.
     """
     with torch_threads(1):
         base = SoftmaxRequest(
@@ -58,19 +92,37 @@ def analyse_vector(request: VectorRequest) -> VectorAnalysis:
         )
         result = compute_softmax(base)
         reference = result if request.temperature == 1.0 else _reference(request)
-        loss = None
-        if request.target is not None:
-            loss = cross_entropy_from_result(
-                result, np.array([request.target]), label_smoothing=request.label_smoothing
-            )
+    _check_target(request, result.num_classes)
     return VectorAnalysis(
         request=request,
         result=result,
         reference=reference,
-        loss=loss,
         overflow_text=overflow_verdict(result),
         log_softmax_text=log_softmax_verdict(result),
+        _loss=_Once(partial(_loss, request, result)),
     )
+
+
+def _check_target(request: VectorRequest, classes: int) -> None:
+    eps = float(request.label_smoothing)
+    if not 0.0 <= eps <= 1.0:
+        raise InvalidInputError(f"label smoothing must be between 0 and 1 (got {eps:g})")
+    target = request.target
+    # -100 is cross_entropy's ignore_index: a target that leaves the loss out (0).
+    if target is not None and target != IGNORE_INDEX and not 0 <= target < classes:
+        raise InvalidInputError(
+            f"target class {target} is out of range: there are {classes} classes "
+            f"(0..{classes - 1})"
+        )
+
+
+def _loss(request: VectorRequest, result: SoftmaxResult) -> CrossEntropyResult | None:
+    if request.target is None:
+        return None
+    with torch_threads(1):
+        return cross_entropy_from_result(
+            result, np.array([request.target]), label_smoothing=request.label_smoothing
+        )
 
 
 # The T = 1 reference (the ghost bars) of the last vector: computed once per vector,

@@ -73,7 +73,7 @@ from softmax_lab.compute.device import resolve_device, torch_threads
 from softmax_lab.compute.dtypes import dtype_info, torch_dtype
 from softmax_lab.compute.errors import ComputeMemoryError, InvalidInputError
 from softmax_lab.compute.file_rows import FileRows
-from softmax_lab.compute.validation import check_temperature, normalise_dim
+from softmax_lab.compute.validation import IGNORE_INDEX, check_temperature, normalise_dim
 
 # About 512K logits per chunk (2 MB per float32 buffer): the fused dim=1 pass is
 # fastest there on the 2-core test machine (CPU time per logit, 2^16..2^21 tried:
@@ -83,8 +83,6 @@ CHUNK_ELEMENTS = 1 << 19
 # The heatmap is for looking at: beyond a screen's worth of pixels, bin.
 HEATMAP_MAX_ROWS = 2048
 HEATMAP_MAX_COLS = 4096
-# Rows whose target is this are left out of the loss, as in torch's cross_entropy.
-IGNORE_INDEX = -100
 
 # numpy dtypes torch.from_numpy takes as they are; anything else goes through float64.
 _DIRECT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))

@@ -96,6 +96,7 @@ import numpy as np
 from softmax_lab.compute.errors import InvalidInputError, LoadError
 from softmax_lab.compute.file_rows import FileRows
 from softmax_lab.compute.parsing import parse_number
+from softmax_lab.compute.validation import IGNORE_INDEX
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -142,9 +143,6 @@ know the machine's RAM: callers with less memory pass a smaller ``max_bytes``.
 MIN_TORCH_VERSION: tuple[int, int] = (2, 10)
 """torch < 2.10 can run code from a crafted checkpoint even with
 ``weights_only=True`` (CVE-2025-32434, CVE-2026-24747)."""
-
-IGNORE_INDEX: int = -100
-"""PyTorch's default ``ignore_index``: a target row that the loss skips."""
 
 # Text is parsed into memory: roughly 8 bytes per value plus the growth of the
 # buffer, and a value takes at least 2 bytes of text ("1,"), so 1 byte of text

@@ -22,7 +22,7 @@ from softmax_lab.compute.errors import InvalidInputError
 from softmax_lab.compute.softmax import compute_softmax, log_softmax_rows
 from softmax_lab.compute.stats import weighted_sums
 from softmax_lab.compute.types import CrossEntropyResult, SoftmaxRequest, SoftmaxResult
-from softmax_lab.compute.validation import as_logits
+from softmax_lab.compute.validation import IGNORE_INDEX, as_logits
 
 Reduction = Literal["mean", "sum", "none"]
 REDUCTIONS: tuple[str, ...] = ("mean", "sum", "none")
@@ -34,7 +34,7 @@ def cross_entropy(
     *,
     temperature: float = 1.0,
     label_smoothing: float = 0.0,
-    ignore_index: int = -100,
+    ignore_index: int = IGNORE_INDEX,
     reduction: Reduction = "mean",
     dtype: str = "float32",
     device: str = "cpu",
@@ -83,7 +83,7 @@ def cross_entropy_from_result(
     targets: object,
     *,
     label_smoothing: float = 0.0,
-    ignore_index: int = -100,
+    ignore_index: int = IGNORE_INDEX,
     reduction: Reduction = "mean",
 ) -> CrossEntropyResult:
     """Cross-entropy of an already computed softmax (rows = distributions).

@@ -8,6 +8,9 @@ import numpy as np
 
 from softmax_lab.compute.errors import InvalidInputError
 
+IGNORE_INDEX: int = -100
+"""PyTorch's default ``ignore_index``: a target that leaves its row out of the loss."""
+
 
 def check_temperature(temperature: float) -> float:
     """Temperature must be a finite number > 0 (T -> 0 is handled as the argmax limit)."""

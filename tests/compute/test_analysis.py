@@ -82,3 +82,51 @@ def test_torch_threads_are_restored_after_each_call():
     thread.start()
     thread.join()
     assert seen == [1]
+
+
+def test_the_loss_is_computed_once_on_first_read_and_matches_torch(monkeypatch):
+    import softmax_lab.compute.analysis as analysis_module
+
+    calls: list[int] = []
+    real = analysis_module.cross_entropy_from_result
+
+    def counted(*args, **kwargs):
+        calls.append(threading.get_ident())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(analysis_module, "cross_entropy_from_result", counted)
+    x = read_only([2.0, 1.0, 0.1, -3.0])
+    analysis = analyse_vector(
+        VectorRequest(x, 1.7, "float64", "cpu", target=1, label_smoothing=0.1)
+    )
+    assert calls == []  # a temperature tick with the loss tab hidden pays nothing for it
+    readers = [threading.Thread(target=lambda: analysis.loss) for _ in range(8)]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join()
+    assert len(calls) == 1
+    first = analysis.loss
+    assert first is analysis.loss and len(calls) == 1
+    logits = torch.from_numpy(np.array(x))[None] / 1.7
+    expected = F.cross_entropy(logits, torch.tensor([1]), label_smoothing=0.1)
+    assert first is not None and first.loss == pytest.approx(float(expected), rel=1e-12)
+    # The loss is of this analysis's own result, whatever came after it.
+    analyse_vector(VectorRequest(x, 0.2, "float64", "cpu", target=3))
+    assert analysis.loss is first and first.temperature == 1.7
+
+
+def test_a_bad_target_is_refused_when_analysed_not_when_the_loss_is_read():
+    from softmax_lab.compute.errors import InvalidInputError
+
+    x = read_only([2.0, 1.0, 0.1])
+    for target in (3, -1, 10**9):
+        with pytest.raises(InvalidInputError, match=f"target class {target} is out of range"):
+            analyse_vector(VectorRequest(x, 1.0, "float32", "cpu", target=target))
+    with pytest.raises(InvalidInputError, match="label smoothing"):
+        analyse_vector(VectorRequest(x, 1.0, "float32", "cpu", target=0, label_smoothing=1.5))
+    # torch's ignore_index leaves the row out: loss 0, no gradient.
+    ignored = analyse_vector(VectorRequest(x, 1.0, "float32", "cpu", target=-100)).loss
+    assert ignored is not None and ignored.per_row[0] == 0.0
+    assert not ignored.gradient.any()
+    assert analyse_vector(VectorRequest(x, 1.0, "float32", "cpu")).loss is None
