@@ -34,6 +34,7 @@ def launch_window(
     result (or error) is in. The person reads the example meanwhile.
     """
     status = _run(file, quit_after_ms, lecture, present)
+    gc.unfreeze()  # what settle_heap exempted is the run's garbage now, collected below
     # pyqtgraph's context menus have no Qt parent: their Python owners, garbage in
     # reference cycles once _run has returned, delete them when collected. Collect
     # here, at a known point: an in-process caller (a test) may otherwise be iterating
@@ -251,12 +252,27 @@ def _show_when_computed(
         window.setWindowState(first.windowState())
         window.show()
         first.close()
+        _after_first_paint(window, settle_heap)
         if then is not None:
             then()
 
     session.events["analysis"].connect(on_analysis)
     session.events["message"].connect(on_message)
     QTimer.singleShot(SHOW_ANYWAY_MS, window, swap)
+
+
+def settle_heap() -> None:
+    """Collect start-up's garbage, then leave everything alive now out of the cycle
+    collector's full passes (``gc.freeze``).
+
+    The running window holds ~230,000 long-lived Python objects (widgets, pyqtgraph
+    items, the modules of torch and numpy); a full collection walked them all, about
+    100 ms, and one fell inside a temperature drag every hundred-odd ticks
+    (docs/performance.md). Objects made later are collected as before;
+    :func:`launch_window` unfreezes before its last collection.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _after_first_paint(window: QWidget, then: Callable[[], None]) -> QObject:

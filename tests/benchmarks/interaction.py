@@ -85,8 +85,11 @@ def build_window():
 
 
 def close_window(controller, executor, window) -> None:
+    import gc
+
     from PySide6.QtWidgets import QApplication
 
+    gc.unfreeze()  # as launch_window does on the way out
     controller.stop()
     executor.shutdown()
     window.close()
@@ -95,12 +98,14 @@ def close_window(controller, executor, window) -> None:
 
 
 def run(report: Report, rounds: int) -> None:
+    from softmax_lab.app.gui import settle_heap
     from softmax_lab.widgets.temperature_control import position_to_temperature
 
     app, session, controller, executor, window = build_window()
     loop = _Loop()
     try:
         loop.until(lambda: window.isVisible() and session.analysis is not None)
+        settle_heap()  # as launch_window does once the window is on screen
         slider = window.temperature.slider
         chart = window.chart.plot_widget
         rng = np.random.default_rng(0)
