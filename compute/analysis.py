@@ -7,17 +7,14 @@ session; widgets only read it.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Generic, TypeVar
 
 import numpy as np
 
 from softmax_lab.compute.device import torch_threads
 from softmax_lab.compute.errors import InvalidInputError
-from softmax_lab.compute.kept import LastVector
+from softmax_lab.compute.kept import LastVector, Once
 from softmax_lab.compute.losses import cross_entropy_from_result
 from softmax_lab.compute.overflow import log_softmax_verdict, overflow_verdict
 from softmax_lab.compute.softmax import compute_softmax
@@ -35,25 +32,6 @@ class VectorRequest:
     label_smoothing: float = 0.0
 
 
-V = TypeVar("V")
-
-
-class _Once(Generic[V]):
-    """A value computed on the first read, by whichever thread reads first, then kept."""
-
-    def __init__(self, compute: Callable[[], V]) -> None:
-        self._compute: Callable[[], V] | None = compute
-        self._value: V | None = None
-        self._lock = threading.Lock()
-
-    def get(self) -> V:
-        with self._lock:
-            if self._compute is not None:
-                self._value = self._compute()
-                self._compute = None  # drop what it held on to
-            return self._value  # type: ignore[return-value]
-
-
 @dataclass(frozen=True, eq=False)
 class VectorAnalysis:
     """Softmax at T, the T = 1 reference (the ghost bars), the loss and the verdicts."""
@@ -62,9 +40,18 @@ class VectorAnalysis:
     result: SoftmaxResult
     reference: SoftmaxResult
     """The same logits at T = 1 (identical object when T == 1)."""
-    overflow_text: str
-    log_softmax_text: str
-    _loss: _Once[CrossEntropyResult | None] = field(repr=False)
+    _verdicts: Once[tuple[str, str]] = field(repr=False)
+    _loss: Once[CrossEntropyResult | None] = field(repr=False)
+
+    @property
+    def overflow_text(self) -> str:
+        """What the naive exp/sum does here (the overflow lab's verdict), on first read."""
+        return self._verdicts.get()[0]
+
+    @property
+    def log_softmax_text(self) -> str:
+        """log(softmax) against log_softmax here, on first read."""
+        return self._verdicts.get()[1]
 
     @property
     def loss(self) -> CrossEntropyResult | None:
@@ -97,9 +84,8 @@ def analyse_vector(request: VectorRequest) -> VectorAnalysis:
         request=request,
         result=result,
         reference=reference,
-        overflow_text=overflow_verdict(result),
-        log_softmax_text=log_softmax_verdict(result),
-        _loss=_Once(partial(_loss, request, result)),
+        _verdicts=Once(lambda: (overflow_verdict(result), log_softmax_verdict(result))),
+        _loss=Once(partial(_loss, request, result)),
     )
 
 

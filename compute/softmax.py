@@ -17,6 +17,7 @@ in the dtype: that is where a hand-written exp/sum overflows.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -24,9 +25,9 @@ import numpy as np
 from softmax_lab.compute.device import resolve_device
 from softmax_lab.compute.dtypes import dtype_info, torch_dtype
 from softmax_lab.compute.errors import ComputeMemoryError
-from softmax_lab.compute.kept import LastVector
+from softmax_lab.compute.kept import LastVector, Once
 from softmax_lab.compute.stats import distribution_stats
-from softmax_lab.compute.types import OverflowReport, SoftmaxRequest, SoftmaxResult
+from softmax_lab.compute.types import NaivePath, OverflowReport, SoftmaxRequest, SoftmaxResult
 from softmax_lab.compute.validation import as_logits, check_temperature, normalise_dim, to_rows
 
 
@@ -91,12 +92,6 @@ def compute_softmax(request: SoftmaxRequest) -> SoftmaxResult:
                 z = torch.where(broken, shifted.to(tdtype), scaled)
             probabilities = torch.softmax(z, dim=-1)
             log_probabilities = torch.log_softmax(z, dim=-1)
-            # What `torch.log(torch.softmax(x))` gives: the log of probabilities
-            # already rounded to the dtype, -inf where they underflowed.
-            log_of_softmax = torch.log(probabilities)
-            naive_exp = torch.exp(scaled)
-            naive_sum = naive_exp.sum(dim=-1, keepdim=True)
-            naive_probabilities = naive_exp / naive_sum
             arrays = [
                 _to_numpy(t)
                 for t in (
@@ -107,41 +102,16 @@ def compute_softmax(request: SoftmaxRequest) -> SoftmaxResult:
                     sum_exp,
                     probabilities,
                     log_probabilities,
-                    log_of_softmax,
-                    naive_exp,
-                    naive_sum[..., 0],
-                    naive_probabilities,
                 )
             ]
     except torch.OutOfMemoryError as exc:
-        raise ComputeMemoryError(
-            f"out of memory on {device} computing softmax of {rows64.shape[0]} x "
-            f"{rows64.shape[1]} logits in {request.dtype}; try the CPU, a smaller batch "
-            "or float16/bfloat16"
-        ) from exc
-    (x_np, scaled_np, shifted_np, exp_np, sum_np, p_np, logp_np, logsm_np, nexp_np, nsum_np, np_np) = (
-        arrays
-    )
-    x_np.flags.writeable = False  # it may share memory with the kept logits (_prepare)
-
-    with np.errstate(all="ignore"):
-        naive_overflow = np.isinf(nexp_np).any(axis=-1) | np.isinf(nsum_np)
-        naive_underflow = (nexp_np == 0).all(axis=-1)
-        naive_nonfinite = ~np.isfinite(np_np)
-        log_neg_inf = np.isneginf(logsm_np) & np.isfinite(logp_np)
-        stable_nan = np.isnan(p_np).any(axis=-1)
-
-    overflow = OverflowReport(
-        dtype=info.name,
-        naive_limit=info.naive_limit,
-        dtype_max=info.max,
-        input_overflow=prepared.input_overflow,
-        naive_overflow=naive_overflow,
-        naive_underflow=naive_underflow,
-        naive_nonfinite=naive_nonfinite,
-        log_of_softmax_neg_inf=log_neg_inf,
-        stable_nan=stable_nan,
-    )
+        raise _out_of_memory(device, rows64.shape, request.dtype) from exc
+    x_np, scaled_np, shifted_np, exp_np, sum_np, p_np, logp_np = arrays
+    # The logits may share memory with the kept ones (_prepare); scaled and the
+    # probabilities share memory with the tensors the naive path reads when asked.
+    for shared in (x_np, scaled_np, p_np, logp_np):
+        shared.flags.writeable = False
+    naive = partial(_naive_path, scaled, probabilities, p_np, logp_np, prepared.input_overflow)
     return SoftmaxResult(
         request=request,
         device=device,
@@ -154,13 +124,53 @@ def compute_softmax(request: SoftmaxRequest) -> SoftmaxResult:
         sum_exp=sum_np,
         probabilities=p_np,
         log_probabilities=logp_np,
-        log_of_softmax=logsm_np,
-        naive_exp=nexp_np,
-        naive_sum=nsum_np,
-        naive_probabilities=np_np,
         stats=distribution_stats(p_np, logp_np),
-        overflow=overflow,
+        naive=Once(naive),
         notes=prepared.notes,
+    )
+
+
+def _naive_path(
+    scaled: Any, probabilities: Any, p_np: np.ndarray, logp_np: np.ndarray, input_overflow: np.ndarray
+) -> NaivePath:
+    """The naive exp/sum of ``scaled`` (x / T in the dtype, on the result's device), the
+    log of the rounded probabilities, and the report on where they fail."""
+    import torch
+
+    dtype = str(scaled.dtype).removeprefix("torch.")
+    info = dtype_info(dtype)
+    try:
+        with torch.no_grad():
+            # What `torch.log(torch.softmax(x))` gives: the log of probabilities
+            # already rounded to the dtype, -inf where they underflowed.
+            log_of_softmax = torch.log(probabilities)
+            naive_exp = torch.exp(scaled)
+            naive_sum = naive_exp.sum(dim=-1, keepdim=True)
+            naive_probabilities = naive_exp / naive_sum
+            logsm_np, nexp_np, nsum_np, np_np = (
+                _to_numpy(t) for t in (log_of_softmax, naive_exp, naive_sum[..., 0], naive_probabilities)
+            )
+    except torch.OutOfMemoryError as exc:
+        raise _out_of_memory(str(scaled.device), tuple(scaled.shape), dtype) from exc
+    with np.errstate(all="ignore"):
+        report = OverflowReport(
+            dtype=info.name,
+            naive_limit=info.naive_limit,
+            dtype_max=info.max,
+            input_overflow=input_overflow,
+            naive_overflow=np.isinf(nexp_np).any(axis=-1) | np.isinf(nsum_np),
+            naive_underflow=(nexp_np == 0).all(axis=-1),
+            naive_nonfinite=~np.isfinite(np_np),
+            log_of_softmax_neg_inf=np.isneginf(logsm_np) & np.isfinite(logp_np),
+            stable_nan=np.isnan(p_np).any(axis=-1),
+        )
+    return NaivePath(nexp_np, nsum_np, np_np, logsm_np, report)
+
+
+def _out_of_memory(device: str, shape: tuple[int, ...], dtype: str) -> ComputeMemoryError:
+    return ComputeMemoryError(
+        f"out of memory on {device} computing softmax of {shape[0]} x {shape[-1]} logits "
+        f"in {dtype}; try the CPU, a smaller batch or float16/bfloat16"
     )
 
 

@@ -8,6 +8,10 @@ float64 copies cost more than the softmax; sum them with ``dtype=np.float64``).
 Softmax arrays are laid out as ``(rows, classes)``: one row per distribution
 along ``dim``. ``SoftmaxResult.logits`` is read-only: the results of one vector
 at every temperature share it (compute/softmax.py keeps it between calls).
+A few parts that only some views show are computed on their first read
+(``compute.kept.Once``): the naive path and overflow report of a SoftmaxResult,
+and the loss and verdict texts of a VectorAnalysis; they are the same values
+either way, and reading them is safe from any thread.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from softmax_lab.compute.dtypes import DEFAULT_DTYPE
+from softmax_lab.compute.kept import Once
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,6 +79,18 @@ class OverflowReport:
 
 
 @dataclass(frozen=True, eq=False)
+class NaivePath:
+    """What a hand-written ``exp(x / T) / sum`` and ``log(softmax)`` give in the dtype,
+    and the report on where they fail (see :class:`SoftmaxResult`)."""
+
+    exp: np.ndarray
+    sum: np.ndarray
+    probabilities: np.ndarray
+    log_of_softmax: np.ndarray
+    report: OverflowReport
+
+
+@dataclass(frozen=True, eq=False)
 class SoftmaxResult:
     """Softmax, log-softmax, the naive version and every step in between.
 
@@ -97,15 +114,37 @@ class SoftmaxResult:
     """Per row: sum of exp_shifted."""
     probabilities: np.ndarray
     log_probabilities: np.ndarray
-    log_of_softmax: np.ndarray
-    """log(softmax(x)) in the dtype: -inf where a probability underflowed."""
-    naive_exp: np.ndarray
-    naive_sum: np.ndarray
-    naive_probabilities: np.ndarray
     stats: DistributionStats
-    overflow: OverflowReport
+    naive: Once[NaivePath] = field(repr=False)
+    """The naive path, computed on first read of any of its properties below: only
+    the overflow lab, the presenter's naive rows and the tables show it, and it was
+    a third of a temperature tick at LLM vocabulary sizes (docs/performance.md)."""
     notes: tuple[str, ...] = field(default=())
     """Plain-language remarks about this input (non-finite logits and what torch does with them)."""
+
+    @property
+    def log_of_softmax(self) -> np.ndarray:
+        """log(softmax(x)) in the dtype: -inf where a probability underflowed."""
+        return self.naive.get().log_of_softmax
+
+    @property
+    def naive_exp(self) -> np.ndarray:
+        """exp(x / T) in the dtype, without subtracting the max: inf where it overflows."""
+        return self.naive.get().exp
+
+    @property
+    def naive_sum(self) -> np.ndarray:
+        """Per row: the sum of naive_exp, in the dtype."""
+        return self.naive.get().sum
+
+    @property
+    def naive_probabilities(self) -> np.ndarray:
+        """naive_exp / naive_sum: NaN where either overflowed or every exp underflowed."""
+        return self.naive.get().probabilities
+
+    @property
+    def overflow(self) -> OverflowReport:
+        return self.naive.get().report
 
     @property
     def temperature(self) -> float:

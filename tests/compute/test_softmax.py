@@ -321,3 +321,48 @@ def test_logits_field_holds_the_values_stored_in_the_dtype(dtype):
     x = np.array([0.1, 1 / 3, 1000.123])
     r = compute_softmax(SoftmaxRequest(x, dtype=dtype, device="cpu"))
     np.testing.assert_array_equal(r.logits[0], stored(x, dtype))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+def test_the_naive_path_is_computed_once_when_first_read_and_is_torchs(monkeypatch, dtype):
+    import softmax_lab.compute.softmax as softmax_module
+
+    calls: list[int] = []
+    real = softmax_module._naive_path
+
+    def counted(*args):
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(softmax_module, "_naive_path", counted)
+    x = np.array([[2.0, 1.0, 0.1, -3.0, 90.0], [0.5, -0.5, 0.0, 1.0, -np.inf]])
+    temperature = 0.9
+    result = compute_softmax(SoftmaxRequest(x, temperature, -1, dtype, "cpu"))
+    assert calls == []  # a temperature tick with the overflow lab hidden pays nothing for it
+    assert result.naive_exp is result.naive_exp  # kept (compute.kept.Once; test_kept.py races it)
+    assert len(calls) == 1
+    # The same values a hand-written PyTorch line gives, in the dtype.
+    tdtype = getattr(torch, dtype)
+    scaled = torch.from_numpy(x).to(tdtype) / temperature
+    naive = torch.exp(scaled)
+    total = naive.sum(dim=-1, keepdim=True)
+    probabilities = torch.softmax(scaled, dim=-1)
+
+    def values(t: torch.Tensor) -> np.ndarray:  # as results hold them: halves in float32
+        return (t if t.dtype == torch.float64 else t.float()).numpy()
+
+    np.testing.assert_array_equal(result.naive_exp, values(naive))
+    np.testing.assert_array_equal(result.naive_sum, values(total[:, 0]))
+    np.testing.assert_array_equal(result.naive_probabilities, values(naive / total))
+    np.testing.assert_array_equal(result.log_of_softmax, values(torch.log(probabilities)))
+    overflowed = bool(torch.isinf(naive[0]).any())  # exp(90 / 0.9) is inf below float64
+    assert result.overflow.naive_overflow.tolist() == [overflowed, False]
+    assert result.overflow.stable_nan.tolist() == [False, False]
+    assert len(calls) == 1
+
+
+def test_result_arrays_the_naive_path_reads_later_cannot_be_changed():
+    result = compute_softmax(SoftmaxRequest(np.array([1.0, 2.0, 3.0]), 2.0, -1, "float32", "cpu"))
+    for name in ("logits", "scaled", "probabilities", "log_probabilities"):
+        with pytest.raises(ValueError, match="read-only"):
+            getattr(result, name)[0, 0] = 0.0
