@@ -10,20 +10,27 @@ from __future__ import annotations
 import numpy as np
 
 
-def largest(indices: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
-    """The ``k`` of ``indices`` (ascending) with the largest ``values[indices]``, in order.
+def largest(indices: np.ndarray | None, values: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` of ``indices`` (ascending; None: every index of ``values``) with the
+    largest ``values[indices]``, in order.
 
     Larger values first; NaN after everything, -inf just before it; ties in index
     order, also at the cut (the lowest indices are kept). The same as the first ``k``
     of a stable sort, found by selection.
     """
+    if indices is None:
+        # No index list or gather over a whole vocabulary (0.65 ms at 262,144).
+        chosen_values, indices = values, np.arange(values.shape[0])
+    else:
+        chosen_values = values[indices]
     if k <= 0:
         return indices[:0]
-    chosen_values = values[indices]
     nan = np.isnan(chosen_values)
-    # One key for the selection: larger values first, NaN after everything (-inf ties
-    # with NaN here and is put before it by the final sort).
-    key = np.where(nan, np.inf, -chosen_values)
+    # One key for the selection, in the values' own dtype: larger values first, NaN
+    # after everything (-inf ties with NaN here and is put before it by the final sort).
+    key = np.negative(chosen_values)
+    if nan.any():
+        key[nan] = np.inf
     if indices.size > k:
         kth = np.partition(key, k - 1)[k - 1]
         chosen = key < kth

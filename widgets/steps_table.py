@@ -241,7 +241,7 @@ class StepsTable(DeferredWhileHidden, QWidget):
         0.7-1.4 ms per tick. The probabilities along this order never increase.
         """
         if self._top is None or self._top[0] is not logits:
-            self._top = (logits, largest(np.arange(logits.shape[0]), logits, TOP_ROWS))
+            self._top = (logits, largest(None, logits, TOP_ROWS))
         return self._top[1]
 
     def _fit_names(self) -> None:

@@ -211,10 +211,51 @@ def test_large_vector_row_choice_equals_a_full_stable_sort(seed):
     for value, share in ((np.inf, 0.01), (-np.inf, 0.3 * (seed % 3)), (np.nan, 0.2 * (seed % 2))):
         scaled[rng.random(n) < share] = value
     bad = np.zeros((n, 4), dtype=bool)
-    bad[rng.random(n) < [0.0, 0.01, 0.5, 0.99][seed % 4], int(rng.integers(4))] = True
+    bad[rng.random(n) < [0.0, 0.01, 0.5, 0.99, 1.0][seed % 5], int(rng.integers(4))] = True
     result = SimpleNamespace(num_classes=n, scaled=scaled[None, :])
 
     by_logit = np.argsort(-scaled, kind="stable")
     failing = bad[by_logit].any(axis=1)
     expected = np.concatenate([by_logit[failing], by_logit[~failing]])[:MAX_ROWS]
-    assert _choose_rows(result, bad).tolist() == expected.tolist()
+    assert _choose_rows(result, bad.any(axis=1)).tolist() == expected.tolist()
+
+
+def test_no_number_is_cut_off_whatever_the_temperature(panel, session):
+    from PySide6.QtGui import QFont, QFontMetrics
+
+    # float64 spreads to the ends of its range: the longest texts a cell can show.
+    session.dtype = "float64"
+    session.set_vector([-700.0, -1e-300, 3.3e-5, 0.0, 1.0, 650.0, 709.0, -np.inf])
+    model = panel.table.model()
+    widest_seen = 0
+    for temperature in (0.0013, 0.37, 1.0, 2.9, 1e3):
+        session.temperature = temperature
+        for row in range(model.rowCount()):
+            for col in range(model.columnCount()):
+                index = model.index(row, col)
+                text = model.data(index, Qt.ItemDataRole.DisplayRole)
+                font = model.data(index, Qt.ItemDataRole.FontRole) or panel.table.font()
+                width = QFontMetrics(QFont(font)).horizontalAdvance(text)
+                widest_seen = max(widest_seen, len(text))
+                assert width + 2 * 8 <= panel.table.columnWidth(col), (temperature, row, col, text)
+    assert widest_seen >= 10  # the texts really were long ones, e.g. "-1.429e-300"
+
+
+def test_a_temperature_change_keeps_the_table_where_the_person_scrolled(qtbot, panel, session):
+    session.set_vector(np.linspace(-5.0, 5.0, 400))
+    session.temperature = 0.5  # (leaving T = 1 renames the columns: x becomes x/T)
+    bar = panel.table.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 50)  # laid out
+    bar.setValue(bar.maximum() // 2)
+    before = bar.value()
+    model = panel.table.model()
+    resets: list[int] = []
+    model.modelReset.connect(lambda: resets.append(1))
+    session.temperature = 0.7
+    qtbot.wait(20)  # a relayout would come in the next event-loop turns
+    assert bar.value() == before
+    # The cells changed in place: a reset makes the view lay out every row again.
+    assert resets == []
+    session.set_vector(np.linspace(-5.0, 5.0, 30))  # another shape: a reset
+    assert resets == [1]
+    assert raw(panel, 0, "x/T") == pytest.approx(-5.0 / 0.7)
