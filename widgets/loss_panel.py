@@ -162,7 +162,13 @@ class GradientChart(pg.PlotWidget):
         n = gradient.shape[0]
         if n > LARGE_VECTOR:
             # The largest |gradient| in class order; the rest are smaller than all of these.
-            top = np.argpartition(-np.abs(np.nan_to_num(gradient)), TOP_K - 1)[:TOP_K]
+            # (One magnitude array, NaN counted as 0 only if there is one: at 262,144
+            # classes a nan_to_num copy and a negated copy cost ~2 ms a tick.)
+            magnitude = np.abs(gradient)
+            nan = np.isnan(magnitude)
+            if nan.any():
+                magnitude[nan] = 0.0
+            top = np.argpartition(magnitude, n - TOP_K)[n - TOP_K :]
             self.classes = np.sort(top)
         else:
             self.classes = np.arange(n)
