@@ -488,12 +488,18 @@ class ProbabilityChart(QWidget):
             inside = value > top_inside if not below else value < bottom_inside
             anchor = (0.5, 0.0) if below != inside else (0.5, 1.0)
             state = (style.format_number(float(raw[i]), 3), anchor, inside, font.pointSize())
-            if self._label_states[i] != state:  # re-laying out text costs: only on change
-                self._label_states[i] = state
+            old = self._label_states[i] or (None, None, None, None)
+            # Each setter re-lays out the text item: call only those whose part changed
+            # (a temperature tick changes the text alone, as a rule).
+            if old[3] != state[3]:
                 label.setFont(font)
+            if old[0] != state[0]:
                 label.setText(state[0])
+            if old[1] != anchor:
                 label.setAnchor(anchor)
+            if old[2] != inside:
                 label.setColor("w" if inside else style.TEXT)
+            self._label_states[i] = state
             label.setPos(float(i), value)
             label.show()
         self._hide_value_labels(count)

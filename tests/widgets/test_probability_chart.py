@@ -162,6 +162,23 @@ def test_value_labels_for_few_classes_only(chart: ProbabilityChart, session: Ses
     assert not any(label.isVisible() for label in chart.value_labels)
 
 
+def test_value_labels_follow_the_temperature_into_the_bar_and_out(
+    chart: ProbabilityChart, session: Session
+) -> None:
+    # Near the top of the plot a label goes inside its bar, in white; it comes out again.
+    for temperature, inside in ((0.05, True), (1.0, False), (0.05, True), (3.0, False)):
+        session.temperature = temperature
+        p = torch_softmax([2.0, 1.0, 0.1], temperature)
+        top = chart.value_labels[0]
+        assert float(top.textItem.toPlainText()) == pytest.approx(p[0], abs=5e-4)
+        assert top.color.name() == QColor("white" if inside else style.TEXT).name()
+        assert tuple(top.anchor) == ((0.5, 0.0) if inside else (0.5, 1.0))
+        assert top.pos().y() == pytest.approx(p[0], abs=1e-6)
+        for label, value in zip(chart.value_labels[1:3], p[1:], strict=True):
+            assert float(label.textItem.toPlainText()) == pytest.approx(value, abs=5e-4)
+            assert label.color.name() == QColor(style.TEXT).name()
+
+
 def test_class_names_as_ticks_when_few(chart: ProbabilityChart, session: Session) -> None:
     axis = chart.plot_item.getAxis("bottom")
     session.set_vector([1.0, 2.0, 3.0], ["cat", "dog", "bird"])
