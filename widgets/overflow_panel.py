@@ -17,15 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import (
-    QAbstractTableModel,
-    QEvent,
-    QModelIndex,
-    QObject,
-    QPersistentModelIndex,
-    Qt,
-)
-from PySide6.QtGui import QColor, QFont, QFontMetrics
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -65,9 +58,6 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("log_probabilities", "log_softmax(x)", "log_softmax(x/T)"),
 )
 NAIVE_EXP, NAIVE_P, EXP_SHIFTED, LOG_OF_SOFTMAX = 1, 2, 3, 5
-# The widest text style.format_number writes (4 digits), the width of every number column.
-WIDEST_NUMBER = "-8.888e-308"
-CELL_PADDING = 8
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -381,12 +371,16 @@ class OverflowPanel(DeferredWhileHidden, QWidget):
         table_font.setPointSize(BODY_PT)
         self.table.setFont(table_font)
         self.table.setMinimumHeight(160)
-        # Every column wide enough for its header and for any number (_fit_columns), set
-        # when the headers or the font change: ResizeToContents asked the model for
-        # every visible cell's size on every temperature tick (~1,700 data() calls).
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.table.setStyleSheet(f"QTableView::item {{ padding: 2px {CELL_PADDING}px; }}")
-        self.table.installEventFilter(self)
+        # Every column at its natural width: headers and numbers are never elided. Sized
+        # from the rows in view (precision 0), again when the view scrolls: over all 200
+        # rows, each temperature tick asked the model for ~1,700 cells' sizes.
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setResizeContentsPrecision(0)
+        self.table.verticalScrollBar().valueChanged.connect(
+            lambda _value: header.resizeSections(QHeaderView.ResizeMode.ResizeToContents)
+        )
+        self.table.setStyleSheet("QTableView::item { padding: 2px 8px; }")
 
         self.table_note = QLabel()
         self.table_note.setObjectName("overflowTableNote")
@@ -411,31 +405,6 @@ class OverflowPanel(DeferredWhileHidden, QWidget):
         session.events["class_names"].connect(self.set_class_names)
         session.events["device"].connect(self._refresh_title)
         self.set_analysis(session.analysis)
-
-    def _fit_columns(self) -> None:
-        """Each column to its header or its widest possible cell, whichever is wider:
-        the class names as they are, any number as the widest one in bold (failed
-        cells are bold), so nothing is elided whatever the temperature makes of it.
-
-        Measured here from the strings: the view's resizeColumnToContents asked the
-        model for all 200 rows' sizes (11 ms) whenever the listed classes changed.
-        """
-        header = self.table.horizontalHeader()
-        bold = QFont(self.table.font())
-        bold.setBold(True)
-        cells = QFontMetrics(bold)
-        titles = QFontMetrics(self.model._bold)
-        widest_name = max((cells.horizontalAdvance(n) for n in self.model._names), default=0)
-        widest = [widest_name, *[cells.horizontalAdvance(WIDEST_NUMBER)] * len(COLUMNS)]
-        for column, cell in enumerate(widest):
-            title = titles.horizontalAdvance(self.model._headers[column])
-            header.resizeSection(column, max(cell, title) + 2 * CELL_PADDING + 8)
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        # Presenter mode and themes change the table's font: refit the columns to it.
-        if watched is self.table and event.type() == QEvent.Type.FontChange:
-            self._fit_columns()
-        return super().eventFilter(watched, event)
 
     @staticmethod
     def _verdict_label(name: str) -> QLabel:
@@ -514,10 +483,7 @@ class OverflowPanel(DeferredWhileHidden, QWidget):
         sums[NAIVE_EXP] = float(result.naive_sum[0])
         sums[EXP_SHIFTED] = float(result.sum_exp[0])
         headers = ["class", *(h1 if t1 else ht for _, h1, ht in COLUMNS)]
-        fitted = (self.model.rowCount() > 0, self.model._headers, self.model._names)
         self.model.set_rows(labels, values, bad[:, rows].T, sums, headers)
-        if fitted != (True, headers, labels):
-            self._fit_columns()
 
         n = result.num_classes
         if n > LARGE_VECTOR:

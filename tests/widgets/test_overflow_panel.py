@@ -259,3 +259,31 @@ def test_a_temperature_change_keeps_the_table_where_the_person_scrolled(qtbot, p
     session.set_vector(np.linspace(-5.0, 5.0, 30))  # another shape: a reset
     assert resets == [1]
     assert raw(panel, 0, "x/T") == pytest.approx(-5.0 / 0.7)
+
+
+def test_numbers_scrolled_into_view_are_not_cut_off(qtbot, panel, session):
+    from PySide6.QtGui import QFont, QFontMetrics
+
+    # The columns fit the rows in view; the last rows hold the widest numbers.
+    session.set_vector(np.concatenate([np.zeros(300), -np.linspace(20.0, 30.0, 100)]))
+    model, table = panel.table.model(), panel.table
+    bar = table.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 50)
+    bar.setValue(bar.maximum())
+    qtbot.wait(20)
+
+    def cut_off_in_view() -> list[tuple[int, int, str]]:
+        first, last = table.rowAt(0), table.rowAt(table.viewport().height() - 1)
+        last = model.rowCount() - 1 if last < 0 else last
+        cut = []
+        for row in range(first, last + 1):
+            for col in range(model.columnCount()):
+                index = model.index(row, col)
+                text = model.data(index, Qt.ItemDataRole.DisplayRole)
+                font = model.data(index, Qt.ItemDataRole.FontRole) or table.font()
+                if QFontMetrics(QFont(font)).horizontalAdvance(text) + 2 * 8 > table.columnWidth(col):
+                    cut.append((row, col, text))
+        return cut
+
+    assert table.rowAt(0) > 300
+    assert cut_off_in_view() == []
