@@ -35,7 +35,8 @@ ROOT = Path(__file__).resolve().parents[2]
 BENCHMARKS = {
     "batch": (batch_stats, 15, 3),
     "analysis": (vector_analysis, 15, 3),
-    "interaction": (interaction, 30, 4),
+    # 60: the p95 of 30 samples is their second-largest, one slow spell of the machine.
+    "interaction": (interaction, 60, 4),
     "startup": (startup, 5, 1),
     "loading": (loading, 3, 1),
     "cuda": (cuda, 10, 2),

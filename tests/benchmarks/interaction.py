@@ -97,8 +97,14 @@ def close_window(controller, executor, window) -> None:
     QApplication.processEvents()
 
 
+# The other tabs that follow every tick while shown, measured at the largest size
+# (the table above has the default tab, the steps table, in front).
+OTHER_TABS = (("overflow lab", 1), ("cross-entropy", 2))
+
+
 def run(report: Report, rounds: int) -> None:
     from softmax_lab.app.gui import settle_heap
+    from softmax_lab.app.main_window import TAB_LOSS, TAB_OVERFLOW, TAB_STEPS
     from softmax_lab.widgets.temperature_control import position_to_temperature
 
     app, session, controller, executor, window = build_window()
@@ -110,46 +116,63 @@ def run(report: Report, rounds: int) -> None:
         chart = window.chart.plot_widget
         rng = np.random.default_rng(0)
         positions = itertools.cycle(POSITIONS)
+        leading_edge = True
+
+        def show(n: int) -> None:
+            session.set_vector(rng.normal(size=n) * 3.0)
+            loop.until(
+                lambda: (
+                    session.analysis is not None
+                    and session.analysis.request.logits is session.logits
+                    and session.busy == ""
+                )
+            )
+            chart.repaint()
+
+        def sample(count: int, latency: list, to_result: list, repaint: list) -> None:
+            nonlocal leading_edge
+            for i in range(count + 1):  # the first is a warm-up
+                position = next(positions)
+                if position == slider.value():
+                    position = next(positions)
+                expected = position_to_temperature(position)
+                loop.idle(IDLE_MS)
+                t0 = time.perf_counter()
+                slider.setValue(position)
+                leading_edge &= session.temperature == expected
+                loop.until(
+                    lambda expected=expected: (
+                        session.analysis is not None
+                        and session.analysis.request.temperature == expected
+                        and session.analysis.request.logits is session.logits
+                    )
+                )
+                t1 = time.perf_counter()
+                chart.repaint()
+                t2 = time.perf_counter()
+                if i:
+                    latency.append(t2 - t0)
+                    to_result.append(t1 - t0)
+                    repaint.append(t2 - t1)
+
         latency: dict[int, list[float]] = {n: [] for n in SIZES}
         to_result: dict[int, list[float]] = {n: [] for n in SIZES}
         repaint: dict[int, list[float]] = {n: [] for n in SIZES}
-        leading_edge = True
         # Two passes over the sizes, so slow spells of the shared machine spread over all.
         for half in (rounds // 2, rounds - rounds // 2):
             for n in SIZES:
-                logits = rng.normal(size=n) * 3.0
-                session.set_vector(logits)
-                loop.until(
-                    lambda logits=logits: (
-                        session.analysis is not None
-                        and session.analysis.request.logits is session.logits
-                        and session.busy == ""
-                    )
-                )
-                chart.repaint()
-                for i in range(half + 1):  # the first is a warm-up
-                    position = next(positions)
-                    if position == slider.value():
-                        position = next(positions)
-                    expected = position_to_temperature(position)
-                    loop.idle(IDLE_MS)
-                    t0 = time.perf_counter()
-                    slider.setValue(position)
-                    leading_edge &= session.temperature == expected
-                    loop.until(
-                        lambda expected=expected: (
-                            session.analysis is not None
-                            and session.analysis.request.temperature == expected
-                            and session.analysis.request.logits is session.logits
-                        )
-                    )
-                    t1 = time.perf_counter()
-                    chart.repaint()
-                    t2 = time.perf_counter()
-                    if i:
-                        latency[n].append(t2 - t0)
-                        to_result[n].append(t1 - t0)
-                        repaint[n].append(t2 - t1)
+                show(n)
+                sample(half, latency[n], to_result[n], repaint[n])
+        # The other tabs at the largest size, with a target (the loss tab shows its loss).
+        tabs: dict[str, list[float]] = {name: [] for name, _ in OTHER_TABS}
+        assert [index for _, index in OTHER_TABS] == [TAB_OVERFLOW, TAB_LOSS]
+        show(SIZES[-1])
+        session.target = 0
+        for name, index in OTHER_TABS:
+            window.tabs.setCurrentIndex(index)
+            loop.idle(100)
+            sample(rounds // 2, tabs[name], [], [])
+        window.tabs.setCurrentIndex(TAB_STEPS)
     finally:
         close_window(controller, executor, window)
         loop.tick.stop()
@@ -181,6 +204,17 @@ def run(report: Report, rounds: int) -> None:
         )
         report.figures.append(
             Figure(b, f"{n:,} classes: of which repaint", "ms", scaled(repaint[n], 1e3))
+        )
+    for name, _ in OTHER_TABS:
+        ms = scaled(tabs[name], 1e3)
+        report.figures.append(
+            Figure(
+                b,
+                f"{SIZES[-1]:,} classes, the {name} tab shown instead",
+                "ms",
+                ms,
+                f"p95 {percentile(ms, 95):.1f} ms",
+            )
         )
     small, large = scaled(latency[SIZES[0]], 1e3), scaled(latency[SIZES[-1]], 1e3)
     report.ratios.append(
