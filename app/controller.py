@@ -154,12 +154,15 @@ class Controller:
             target=s.target,
             label_smoothing=s.label_smoothing,
         )
-        job = Job(lambda _job: analyse_vector(request), "computing softmax")
         small = (
             request.logits.shape[0] <= self.inline_max_classes
             and request.device != "cuda"
             and self.compute_ready
         )
+        if small:  # the parts only some tabs show are computed if and when they are read
+            job = Job(lambda _job: analyse_vector(request), "computing softmax")
+        else:  # on a worker: everything, so that no tab computes on the UI thread
+            job = Job(lambda _job: analyse_vector(request).complete(), "computing softmax")
         self._submit("vector", job, self._vector_done, inline=small)
 
     def _vector_done(self, analysis: Any) -> None:

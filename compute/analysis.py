@@ -1,8 +1,11 @@
-"""Everything the window shows about one logit vector, computed in one call.
+"""Everything the window shows about one logit vector, from one call.
 
 The controller runs :func:`analyse_vector` (inline for small vectors, on a
 worker for large ones) and stores the frozen :class:`VectorAnalysis` in the
-session; widgets only read it.
+session; widgets only read it. What only some tabs show (the loss, the naive
+path and the verdicts) is computed when first read, so a temperature tick pays
+only for what is on screen; a worker completes it before handing it over
+(:meth:`VectorAnalysis.complete`).
 """
 
 from __future__ import annotations
@@ -61,9 +64,22 @@ class VectorAnalysis:
         tick that nobody saw while that tab was hidden (docs/performance.md)."""
         return self._loss.get()
 
+    def complete(self) -> VectorAnalysis:
+        """Compute now what would otherwise be computed on first read (the loss, the
+        verdicts and through them the naive path), and return self.
+
+        For a worker thread: a vector too large to compute inline would otherwise have
+        its loss or naive path computed on the UI thread when a tab that shows them
+        is up (~4x a 262,144-class vector's, for a million classes).
+        """
+        self._loss.get()
+        self._verdicts.get()
+        return self
+
 
 def analyse_vector(request: VectorRequest) -> VectorAnalysis:
-    """Compute softmax at ``T``, the T = 1 reference and cross-entropy for one vector.
+    """Softmax at ``T`` and the T = 1 reference for one vector; cross-entropy against
+    its target and the verdicts when first read.
 
     Runs torch single-threaded: these are latency-bound calls (a slider
     drag), and a 2-thread split measured 20x (1,000 classes) to 35x (50,257) slower on

@@ -108,6 +108,32 @@ def test_stale_background_results_are_dropped_and_requests_coalesce():
     assert not s.busy
 
 
+def test_only_a_worker_computes_the_loss_and_naive_path_before_handing_over(monkeypatch):
+    import softmax_lab.compute.analysis as analysis_module
+
+    calls: list[str] = []
+    real = analysis_module.cross_entropy_from_result
+
+    def counted(*args, **kwargs):
+        calls.append("loss")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(analysis_module, "cross_entropy_from_result", counted)
+    s = Session()
+    s.target = 1
+    pool = ManualExecutor()
+    c = Controller(s, background=pool, inline_max_classes=2)  # 3 classes -> background
+    c.start()
+    pool.run()
+    assert calls == ["loss"]  # in the job, not later when the loss tab reads it
+    expected = F.cross_entropy(torch.tensor([[2.0, 1.0, 0.1]]), torch.tensor([1]))
+    assert s.analysis.loss.loss == pytest.approx(float(expected), rel=1e-6)
+    assert calls == ["loss"]
+    c.inline_max_classes = 10  # inline: nothing shows the loss, nothing computes it
+    s.temperature = 0.5
+    assert s.analysis.result.temperature == 0.5 and calls == ["loss"]
+
+
 def test_compute_errors_become_messages_and_keep_the_last_result():
     s = Session()
     Controller(s).start()
