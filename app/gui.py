@@ -33,8 +33,10 @@ def launch_window(
     background; the full window takes the first frame's place when the first
     result (or error) is in. The person reads the example meanwhile.
     """
-    status = _run(file, quit_after_ms, lecture, present)
-    gc.unfreeze()  # what settle_heap exempted is the run's garbage now, collected below
+    try:
+        status = _run(file, quit_after_ms, lecture, present)
+    finally:
+        gc.unfreeze()  # what settle_heap exempted is the run's garbage now, collected below
     # pyqtgraph's context menus have no Qt parent: their Python owners, garbage in
     # reference cycles once _run has returned, delete them when collected. Collect
     # here, at a known point: an in-process caller (a test) may otherwise be iterating
