@@ -36,6 +36,19 @@ def _collect_what_the_run_left(qapp):
     QApplication.processEvents()
 
 
+@pytest.fixture
+def give_up(qapp):
+    """If a window never closes, close every window after GIVE_UP_MS; disarmed when the
+    test ends. (A bare QTimer.singleShot outlived its test and, a minute later, closed
+    whatever the test running then had open: the soak's windows, in a full run.)"""
+    timer = QTimer()
+    timer.setSingleShot(True)
+    timer.timeout.connect(lambda: [w.close() for w in top_level_widgets()])
+    timer.start(GIVE_UP_MS)
+    yield timer
+    timer.stop()
+
+
 def windows(kind: str) -> list[QMainWindow]:
     return [
         w
@@ -68,7 +81,6 @@ class Watcher:
         self.timer.setInterval(5)
         self.timer.timeout.connect(self.poll)
         self.timer.start()
-        QTimer.singleShot(GIVE_UP_MS, self.give_up)
 
     def poll(self) -> None:
         full = windows("MainWindow")
@@ -83,19 +95,23 @@ class Watcher:
             self.timer.stop()
             window.close()
 
-    def give_up(self) -> None:
-        if self.timer.isActive():
-            self.timer.stop()
-            for w in top_level_widgets():
-                w.close()
+
+
+@pytest.fixture
+def watcher(monkeypatch: pytest.MonkeyPatch, give_up: QTimer):
+    """A Watcher whose polling stops with the test: left running (its timer and its
+    slot keep each other alive), it would close the next test's full window."""
+    watching = Watcher(monkeypatch)
+    give_up.timeout.connect(watching.timer.stop)
+    yield watching
+    watching.timer.stop()
 
 
 def test_the_first_frame_draws_the_example_then_the_full_window_takes_its_place(
-    qapp, monkeypatch: pytest.MonkeyPatch
+    qapp, watcher: Watcher
 ) -> None:
     Settings().window_geometry = None
     before = {id(w) for w in top_level_widgets()}
-    watcher = Watcher(monkeypatch)
     assert gui.launch_window() == 0
     # Both windows are deleted when it returns, not left to a later event loop or to
     # the garbage collector. (pyqtgraph's parentless context menus stay, as in any run.)
@@ -111,19 +127,20 @@ def test_the_first_frame_draws_the_example_then_the_full_window_takes_its_place(
     assert p == pytest.approx([0.659, 0.242, 0.0986], abs=5e-4)  # the same numbers, from torch
 
 
-def test_the_full_window_opens_where_the_first_frame_was(qapp, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_full_window_opens_where_the_first_frame_was(qapp, watcher: Watcher) -> None:
     # The last run closed at 1100 x 700: the first frame restores it, the full window keeps it.
     probe = QMainWindow()
     probe.resize(1100, 700)
     Settings().window_geometry = probe.saveGeometry()
     del probe  # (Python owns it: deleted here)
-    watcher = Watcher(monkeypatch)
     assert gui.launch_window() == 0
     assert watcher.first_geometry is not None and watcher.first_geometry.height() == 700
     assert watcher.seen["geometry"] == watcher.first_geometry
 
 
-def test_presenter_mode_opens_with_the_numbers_not_before(qapp, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_presenter_mode_opens_with_the_numbers_not_before(
+    qapp, monkeypatch: pytest.MonkeyPatch, give_up: QTimer
+) -> None:
     from softmax_lab.app import lecture_actions
 
     seen: list[tuple[bool, bool]] = []  # (window shown, example computed) at entry
@@ -135,12 +152,13 @@ def test_presenter_mode_opens_with_the_numbers_not_before(qapp, monkeypatch: pyt
         QTimer.singleShot(0, self.window.close)  # the person leaves at once
 
     monkeypatch.setattr(lecture_actions.LectureActions, "enter_presenter", watched)
-    QTimer.singleShot(GIVE_UP_MS, lambda: [w.close() for w in top_level_widgets()])
     assert gui.launch_window(present=True) == 0
     assert seen == [(True, True)]
 
 
-def test_the_running_window_is_left_out_of_full_collections_until_it_returns(qapp) -> None:
+def test_the_running_window_is_left_out_of_full_collections_until_it_returns(
+    qapp, give_up: QTimer
+) -> None:
     # A full collection walked every object of the window (~100 ms, inside a slider
     # drag): once the window is on screen, what exists is frozen (gui.settle_heap).
     seen: list[int] = []
@@ -156,7 +174,6 @@ def test_the_running_window_is_left_out_of_full_collections_until_it_returns(qap
     timer.setInterval(5)
     timer.timeout.connect(poll)
     timer.start()
-    QTimer.singleShot(GIVE_UP_MS, lambda: [w.close() for w in top_level_widgets()])
     assert gc.get_freeze_count() == 0
     assert gui.launch_window() == 0
     assert seen and seen[0] > 10_000, "nothing was frozen while the window ran"
@@ -181,7 +198,7 @@ def test_a_file_to_open_is_announced(qtbot, tmp_path: Path) -> None:
 
 
 def test_a_window_that_cannot_be_built_exits_with_status_1_and_says_why(
-    qapp, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    qapp, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], watcher: Watcher
 ) -> None:
     from softmax_lab.app import main_window
 
@@ -189,10 +206,8 @@ def test_a_window_that_cannot_be_built_exits_with_status_1_and_says_why(
         raise RuntimeError("the views could not be built")
 
     monkeypatch.setattr(main_window.MainWindow, "__init__", broken)
-    watcher = Watcher(monkeypatch)
     assert gui.launch_window() == 1
     err = capsys.readouterr().err
     assert "RuntimeError: the views could not be built" in err
     assert "Softmax Lab could not open its window" in err
     assert not windows("FirstFrame") and not windows("MainWindow")
-    watcher.timer.stop()
