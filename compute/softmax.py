@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from softmax_lab.compute.device import resolve_device
+from softmax_lab.compute.device import resolve_device, torch_threads
 from softmax_lab.compute.dtypes import dtype_info, torch_dtype
 from softmax_lab.compute.errors import ComputeMemoryError
 from softmax_lab.compute.kept import LastVector, Once
@@ -111,7 +111,17 @@ def compute_softmax(request: SoftmaxRequest) -> SoftmaxResult:
     # probabilities share memory with the tensors the naive path reads when asked.
     for shared in (x_np, scaled_np, p_np, logp_np):
         shared.flags.writeable = False
-    naive = partial(_naive_path, scaled, probabilities, p_np, logp_np, prepared.input_overflow)
+    # Computed when first read, maybe on another thread (the UI's), with the torch threads
+    # this call had: analyse_vector runs its ticks single-threaded (see torch_threads).
+    naive = partial(
+        _naive_path,
+        scaled,
+        probabilities,
+        p_np,
+        logp_np,
+        prepared.input_overflow,
+        torch.get_num_threads(),
+    )
     return SoftmaxResult(
         request=request,
         device=device,
@@ -131,7 +141,12 @@ def compute_softmax(request: SoftmaxRequest) -> SoftmaxResult:
 
 
 def _naive_path(
-    scaled: Any, probabilities: Any, p_np: np.ndarray, logp_np: np.ndarray, input_overflow: np.ndarray
+    scaled: Any,
+    probabilities: Any,
+    p_np: np.ndarray,
+    logp_np: np.ndarray,
+    input_overflow: np.ndarray,
+    threads: int,
 ) -> NaivePath:
     """The naive exp/sum of ``scaled`` (x / T in the dtype, on the result's device), the
     log of the rounded probabilities, and the report on where they fail."""
@@ -140,7 +155,7 @@ def _naive_path(
     dtype = str(scaled.dtype).removeprefix("torch.")
     info = dtype_info(dtype)
     try:
-        with torch.no_grad():
+        with torch.no_grad(), torch_threads(threads):
             # What `torch.log(torch.softmax(x))` gives: the log of probabilities
             # already rounded to the dtype, -inf where they underflowed.
             log_of_softmax = torch.log(probabilities)

@@ -366,3 +366,23 @@ def test_result_arrays_the_naive_path_reads_later_cannot_be_changed():
     for name in ("logits", "scaled", "probabilities", "log_probabilities"):
         with pytest.raises(ValueError, match="read-only"):
             getattr(result, name)[0, 0] = 0.0
+
+
+def test_the_naive_path_runs_on_the_torch_threads_of_the_call_that_made_it():
+    from softmax_lab.compute.device import torch_threads
+
+    x = np.linspace(-3.0, 3.0, 50)
+    with torch_threads(1):  # as analyse_vector computes a temperature tick
+        result = compute_softmax(SoftmaxRequest(x, 0.5, -1, "float32", "cpu"))
+    seen: list[int] = []
+    real_exp = torch.exp
+
+    def exp(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real_exp(*args, **kwargs)
+
+    with torch_threads(2), pytest.MonkeyPatch.context() as patch:  # the UI thread reads it later
+        patch.setattr(torch, "exp", exp)
+        assert result.naive_exp.shape == (1, 50)
+        assert torch.get_num_threads() == 2
+    assert seen == [1]
