@@ -212,7 +212,8 @@ def _open_window(
         lambda cuda: window.options.set_cuda_status(cuda.available, cuda.reason)
     )
     if quit_after_ms is not None:
-        QTimer.singleShot(quit_after_ms, lambda: (window.close(), first.close()))
+        # Bound to the window: gone with it, never firing into whatever runs next.
+        QTimer.singleShot(quit_after_ms, window, lambda: (window.close(), first.close()))
 
 
 # If neither a result nor an error has come by then, show the full window anyway
