@@ -265,16 +265,16 @@ def _show_when_computed(
 
 
 def settle_heap() -> None:
-    """Collect start-up's garbage, then leave everything alive now out of the cycle
-    collector's full passes (``gc.freeze``).
+    """Leave everything alive now out of the cycle collector's full passes (``gc.freeze``).
 
-    The running window holds ~230,000 long-lived Python objects (widgets, pyqtgraph
+    The running window holds ~233,000 long-lived Python objects (widgets, pyqtgraph
     items, the modules of torch and numpy); a full collection walked them all, about
     100 ms, and one fell inside a temperature drag every hundred-odd ticks
-    (docs/performance.md). Objects made later are collected as before;
-    :func:`launch_window` unfreezes before its last collection.
+    (docs/performance.md). Objects made later are collected as before. No collection
+    first: at this point one took 96 ms (a pause just as the window appears) and found
+    62 unreachable objects; frozen, they wait for :func:`launch_window`, which
+    unfreezes before its last collection.
     """
-    gc.collect()
     gc.freeze()
 
 
