@@ -14,6 +14,7 @@ SEED_DTYPE = "float32"
 SEED_TARGET: int | None = 0
 
 
-def default_names(n: int) -> tuple[str, ...]:
-    """The names classes get until the person (or a file) names them."""
-    return tuple(f"class {i}" for i in range(n))
+def default_names(n: int, start: int = 0) -> tuple[str, ...]:
+    """The names classes get until the person (or a file) names them (those of
+    classes ``start`` to ``n - 1``)."""
+    return tuple(f"class {i}" for i in range(start, n))

@@ -231,12 +231,12 @@ class LogitTableModel(QAbstractTableModel):
         try:
             parsed = self.check(row, column, str(value))
             logits = self._session.logits
-            names = list(self._session.class_names)
+            names = self._session.class_names  # passed back as it is when only a logit changes
             if column == LOGIT:
                 logits = logits.copy()
                 logits[row] = parsed
             else:
-                names[row] = str(parsed)
+                names = (*names[:row], str(parsed), *names[row + 1 :])
             self._session.set_vector(logits, names)
         except InvalidInputError as exc:
             self.refused.emit(str(exc))

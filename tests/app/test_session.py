@@ -67,6 +67,25 @@ def test_set_vector_keeps_names_and_target_consistent():
     assert s.num_classes == 4
 
 
+def test_names_are_kept_as_they_are_when_only_the_logits_change():
+    # The session's own tuple passed back (or no names) keeps the very same object and
+    # reports no change of names (the editor passes them back on every logit edit).
+    s = Session()
+    s.set_vector(np.zeros(6), ["a", "b", 3, "d", "e", "f"])
+    names = s.class_names
+    assert names == ("a", "b", "3", "d", "e", "f")  # anything else is converted to text
+    seen = record(s)
+    s.set_vector(np.ones(6), names)
+    assert s.class_names is names
+    s.set_vector(np.full(6, 2.0))
+    assert s.class_names is names
+    assert seen == [frozenset({"logits"}), frozenset({"logits"})]
+    s.set_vector(np.zeros(8))  # new classes get default names after the kept ones
+    assert s.class_names == (*names, "class 6", "class 7")
+    s.set_vector(np.zeros(2))
+    assert s.class_names == ("a", "b")
+
+
 def test_logits_are_read_only_copies():
     s = Session()
     source = np.array([1.0, 2.0])

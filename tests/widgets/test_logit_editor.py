@@ -125,6 +125,17 @@ def test_typing_a_logit_writes_the_session(qtbot, editor, session) -> None:
     )
 
 
+def test_a_logit_edit_keeps_the_names_and_a_name_edit_only_that_name(qtbot, editor, session) -> None:
+    names = session.class_names
+    _type_in_cell(qtbot, editor, 1, LOGIT, "-2")
+    _wait_editing_done(qtbot, editor)
+    assert session.logits[1] == -2.0
+    assert session.class_names is names
+    _type_in_cell(qtbot, editor, 2, NAME, "third")
+    _wait_editing_done(qtbot, editor)
+    assert session.class_names == (names[0], names[1], "third")
+
+
 def test_typing_starts_editing_the_current_cell(qtbot, editor, session) -> None:
     editor.view.setCurrentIndex(_index(editor, 0, LOGIT))
     # No F2: the first key typed on the table opens the cell editor with that key in it.
