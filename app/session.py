@@ -29,7 +29,7 @@ from softmax_lab.app.example import (
 )
 from softmax_lab.compute.dtypes import DTYPE_NAMES
 from softmax_lab.compute.errors import InvalidInputError
-from softmax_lab.compute.validation import check_temperature
+from softmax_lab.compute.validation import check_label_smoothing, check_temperature
 
 T = TypeVar("T")
 
@@ -152,10 +152,7 @@ def _target(session: Session, value: Any) -> int | None:
 
 
 def _smoothing(_: Session, value: Any) -> float:
-    s = float(value)
-    if not 0.0 <= s <= 1.0:
-        raise InvalidInputError(f"label smoothing must be between 0 and 1 (got {s:g})")
-    return s
+    return check_label_smoothing(value)
 
 
 def _batch_dim(_: Session, value: Any) -> int:

@@ -22,7 +22,7 @@ from softmax_lab.compute.losses import cross_entropy_from_result
 from softmax_lab.compute.overflow import log_softmax_verdict, overflow_verdict
 from softmax_lab.compute.softmax import compute_softmax
 from softmax_lab.compute.types import CrossEntropyResult, SoftmaxRequest, SoftmaxResult
-from softmax_lab.compute.validation import IGNORE_INDEX
+from softmax_lab.compute.validation import IGNORE_INDEX, check_label_smoothing
 
 
 @dataclass(frozen=True, eq=False)
@@ -106,9 +106,7 @@ def analyse_vector(request: VectorRequest) -> VectorAnalysis:
 
 
 def _check_target(request: VectorRequest, classes: int) -> None:
-    eps = float(request.label_smoothing)
-    if not 0.0 <= eps <= 1.0:
-        raise InvalidInputError(f"label smoothing must be between 0 and 1 (got {eps:g})")
+    check_label_smoothing(request.label_smoothing)
     target = request.target
     # -100 is cross_entropy's ignore_index: a target that leaves the loss out (0).
     if target is not None and target != IGNORE_INDEX and not 0 <= target < classes:

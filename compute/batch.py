@@ -73,7 +73,12 @@ from softmax_lab.compute.device import resolve_device, torch_threads
 from softmax_lab.compute.dtypes import dtype_info, torch_dtype
 from softmax_lab.compute.errors import ComputeMemoryError, InvalidInputError
 from softmax_lab.compute.file_rows import FileRows
-from softmax_lab.compute.validation import IGNORE_INDEX, check_temperature, normalise_dim
+from softmax_lab.compute.validation import (
+    IGNORE_INDEX,
+    check_label_smoothing,
+    check_temperature,
+    normalise_dim,
+)
 
 # About 512K logits per chunk (2 MB per float32 buffer): the fused dim=1 pass is
 # fastest there on the 2-core test machine (CPU time per logit, 2^16..2^21 tried:
@@ -247,9 +252,7 @@ def _plan(request: BatchRequest, chunk_rows: int | None) -> _Plan:
     temperature = check_temperature(request.temperature)
     dim = normalise_dim(int(request.dim), 2)
     dtype_info(request.dtype)
-    smoothing = float(request.label_smoothing)
-    if not 0.0 <= smoothing <= 1.0:
-        raise InvalidInputError(f"label smoothing must be between 0 and 1 (got {smoothing:g})")
+    smoothing = check_label_smoothing(request.label_smoothing)
     targets = _check_targets(request.targets, n, c)
     device = resolve_device(request.device)
     if chunk_rows is None:

@@ -22,7 +22,7 @@ from softmax_lab.compute.errors import InvalidInputError
 from softmax_lab.compute.softmax import compute_softmax, log_softmax_rows
 from softmax_lab.compute.stats import weighted_sums
 from softmax_lab.compute.types import CrossEntropyResult, SoftmaxRequest, SoftmaxResult
-from softmax_lab.compute.validation import IGNORE_INDEX, as_logits
+from softmax_lab.compute.validation import IGNORE_INDEX, as_logits, check_label_smoothing
 
 Reduction = Literal["mean", "sum", "none"]
 REDUCTIONS: tuple[str, ...] = ("mean", "sum", "none")
@@ -65,9 +65,7 @@ def cross_entropy(
         raise InvalidInputError(f"cross-entropy takes (C,) or (N, C) logits, got shape {x.shape}")
     if reduction not in REDUCTIONS:
         raise InvalidInputError(f"reduction must be one of {', '.join(REDUCTIONS)}, not {reduction!r}")
-    eps = float(label_smoothing)
-    if not 0.0 <= eps <= 1.0:
-        raise InvalidInputError(f"label smoothing must be between 0 and 1 (got {eps:g})")
+    eps = check_label_smoothing(label_smoothing)
     result = compute_softmax(SoftmaxRequest(x, temperature, -1, dtype, device))
     return cross_entropy_from_result(
         result,
@@ -92,9 +90,7 @@ def cross_entropy_from_result(
     """
     if reduction not in REDUCTIONS:
         raise InvalidInputError(f"reduction must be one of {', '.join(REDUCTIONS)}, not {reduction!r}")
-    eps = float(label_smoothing)
-    if not 0.0 <= eps <= 1.0:
-        raise InvalidInputError(f"label smoothing must be between 0 and 1 (got {eps:g})")
+    eps = check_label_smoothing(label_smoothing)
     n, c = result.probabilities.shape
     q, ignored = _target_distribution(targets, n, c, eps, ignore_index)
     loss_rows = _row_losses(result.log_probabilities, q, ignored)

@@ -19,7 +19,12 @@ import numpy as np
 
 from softmax_lab.compute.dtypes import dtype_info
 from softmax_lab.compute.errors import InvalidInputError
-from softmax_lab.compute.validation import as_logits, check_temperature, normalise_dim
+from softmax_lab.compute.validation import (
+    as_logits,
+    check_label_smoothing,
+    check_temperature,
+    normalise_dim,
+)
 
 OPS: tuple[str, ...] = ("softmax", "log_softmax", "cross_entropy", "naive_softmax")
 """What a snippet computes: softmax, log_softmax beside log(softmax), cross-entropy
@@ -144,9 +149,7 @@ def pytorch_snippet(
     normalise_dim(int(dim), data.ndim)  # readable error for a dim that does not exist
     dim = int(dim)
     columns = data.shape[-1]
-    eps = float(label_smoothing)
-    if not 0.0 <= eps <= 1.0:
-        raise InvalidInputError(f"label smoothing must be between 0 and 1 (got {eps:g})")
+    eps = check_label_smoothing(label_smoothing)
 
     target_lines: list[str] = []
     if op == "cross_entropy":

@@ -26,6 +26,14 @@ def check_temperature(temperature: float) -> float:
     return t
 
 
+def check_label_smoothing(label_smoothing: float) -> float:
+    """Label smoothing as a float between 0 and 1 (inclusive), as torch accepts it."""
+    eps = float(label_smoothing)
+    if not 0.0 <= eps <= 1.0:
+        raise InvalidInputError(f"label smoothing must be between 0 and 1 (got {eps:g})")
+    return eps
+
+
 def as_logits(logits: object) -> np.ndarray:
     """Convert to a float64 array with at least one dimension and one class."""
     # FIX: ragged nested lists made numpy raise its own ValueError ("inhomogeneous
