@@ -36,7 +36,7 @@ BATCH_FIELDS = frozenset({"batch", "temperature", "dtype", "device", "batch_dim"
 
 # Above this many logits the vector is computed off the UI thread. Up to the largest
 # LLM vocabulary it is cheaper inline (docs/performance.md, analyse_vector): a
-# temperature change at 262,144 classes is ~4.6 ms of compute, a new vector ~13 ms,
+# temperature change at 262,144 classes is ~2 ms of compute, a new vector ~8-9 ms,
 # and the hand-off to a worker and back cost more than that at the tail (slowest
 # ticks 116-120 ms with the worker against 24-27 ms inline, same machine, same hour).
 INLINE_MAX_CLASSES = 262_144
@@ -159,11 +159,14 @@ class Controller:
             and request.device != "cuda"
             and self.compute_ready
         )
-        if small:  # the parts only some tabs show are computed if and when they are read
-            job = Job(lambda _job: analyse_vector(request), "computing softmax")
-        else:  # on a worker: everything, so that no tab computes on the UI thread
-            job = Job(lambda _job: analyse_vector(request).complete(), "computing softmax")
-        self._submit("vector", job, self._vector_done, inline=small)
+
+        def run(_job: Job) -> Any:
+            analysis = analyse_vector(request)
+            # Inline, what only some tabs show is computed if and when it is read; on a
+            # worker, everything, so that no tab computes it on the UI thread.
+            return analysis if small else analysis.complete()
+
+        self._submit("vector", Job(run, "computing softmax"), self._vector_done, inline=small)
 
     def _vector_done(self, analysis: Any) -> None:
         self.session.update(analysis=analysis)
