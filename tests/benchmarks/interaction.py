@@ -118,8 +118,8 @@ def run(report: Report, rounds: int) -> None:
         positions = itertools.cycle(POSITIONS)
         leading_edge = True
 
-        def show(n: int) -> None:
-            session.set_vector(rng.normal(size=n) * 3.0)
+        def computed() -> None:
+            """Until the session's vector (as it is now) has its result, then paint it."""
             loop.until(
                 lambda: (
                     session.analysis is not None
@@ -128,6 +128,10 @@ def run(report: Report, rounds: int) -> None:
                 )
             )
             chart.repaint()
+
+        def show(n: int) -> None:
+            session.set_vector(rng.normal(size=n) * 3.0)
+            computed()
 
         def sample(count: int, latency: list, to_result: list, repaint: list) -> None:
             nonlocal leading_edge
@@ -180,14 +184,7 @@ def run(report: Report, rounds: int) -> None:
             loop.idle(IDLE_MS)
             t0 = time.perf_counter()
             model.setData(model.index(i % 7, 1), f"{0.25 * i:g}")
-            loop.until(
-                lambda: (
-                    session.analysis is not None
-                    and session.analysis.request.logits is session.logits
-                    and session.busy == ""
-                )
-            )
-            chart.repaint()
+            computed()
             if i:
                 edits.append(time.perf_counter() - t0)
     finally:
