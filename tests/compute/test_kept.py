@@ -3,30 +3,45 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 
 from softmax_lab.compute.kept import LastVector, Once
 
 
+class _CountingLock:
+    """A lock that counts the threads that have asked for it (before they wait)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.asked = 0
+        self.changed = threading.Condition()
+
+    def __enter__(self) -> bool:
+        with self.changed:
+            self.asked += 1
+            self.changed.notify_all()
+        return self._lock.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.__exit__(*exc)
+
+
 def test_once_computes_for_the_first_reader_only_even_when_readers_race():
     calls: list[int] = []
-    start = threading.Barrier(8)
+    lock = _CountingLock()
 
     def slow() -> list[int]:
         calls.append(threading.get_ident())
-        time.sleep(0.05)  # long enough for every other reader to arrive meanwhile
+        # Still computing when every other reader has asked for the value.
+        with lock.changed:
+            assert lock.changed.wait_for(lambda: lock.asked == 8, timeout=10)
         return [42]
 
     once = Once(slow)
+    once._lock = lock  # type: ignore[assignment]
     seen: list[object] = []
-
-    def read() -> None:
-        start.wait()
-        seen.append(once.get())
-
-    readers = [threading.Thread(target=read) for _ in range(8)]
+    readers = [threading.Thread(target=lambda: seen.append(once.get())) for _ in range(8)]
     for reader in readers:
         reader.start()
     for reader in readers:
