@@ -29,6 +29,7 @@ import io
 import json
 import math
 import re
+from decimal import Decimal
 
 import numpy as np
 import pytest
@@ -327,12 +328,14 @@ def shown_ok(text: str, value: float, digits: int) -> bool:
         return text == ("inf" if value > 0 else "-inf")
     if value == 0:
         return text == "0"
-    shown = float(text)
+    # Compared as exact decimals: rounded to 3 digits, -1.7977e308 shows as
+    # "-1.80e+308", a correct text that float() would read as -inf.
+    shown, exact = Decimal(text), Decimal(value)
     if abs(value) < 10.0**-digits or abs(value) >= 1e6:
-        return "e" in text and abs(shown - value) <= 0.5 * 10.0 ** -(digits - 1) * abs(value) * (
-            1 + 1e-9
-        )
-    return "e" not in text and abs(shown - value) <= 0.5 * 10.0**-digits + 1e-12 * abs(value)
+        tolerance = Decimal(0.5) * Decimal(10) ** -(digits - 1) * abs(exact) * Decimal(1 + 1e-9)
+        return "e" in text and abs(shown - exact) <= tolerance
+    tolerance = Decimal(0.5) * Decimal(10) ** -digits + Decimal(1e-12) * abs(exact)
+    return "e" not in text and abs(shown - exact) <= tolerance
 
 
 def csv_blocks(text: str) -> list[list[list[str]]]:
