@@ -203,16 +203,21 @@ def _max_binned(p: np.ndarray, rb: int, cb: int) -> np.ndarray:
     return padded.reshape(rows, rb, cols, cb).max(axis=(1, 3))
 
 
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
 @pytest.mark.parametrize("dim", [1, 0])
-def test_heatmap_bins_keep_a_planted_peak(monkeypatch: pytest.MonkeyPatch, dim: int) -> None:
+def test_heatmap_bins_keep_a_planted_peak(
+    monkeypatch: pytest.MonkeyPatch, dim: int, device: str
+) -> None:
     monkeypatch.setattr(batch_module, "HEATMAP_MAX_ROWS", 8)
     monkeypatch.setattr(batch_module, "HEATMAP_MAX_COLS", 16)
+    # On a GPU, cells are binned there in blocks of whole row bins: here 7 rows each.
+    monkeypatch.setattr(batch_module, "_GPU_HEAT_BLOCK", 14 * 9)
     n, c = 50, 70  # bins of 7 rows x 5 classes; the last bins are partial
     data = _logits(n, c, seed=10, scale=0.5)
     data[23, 41] = 40.0  # dominates its row and its column
     # Chunks of 4 rows: row bins of 7 straddle chunk boundaries.
     result = batch_statistics(
-        BatchRequest(data, dim=dim, dtype="float64", device="cpu"), chunk_rows=4
+        BatchRequest(data, dim=dim, dtype="float64", device=device), chunk_rows=4
     )
     assert (result.heatmap_row_bin, result.heatmap_col_bin) == (7, 5)
     assert result.heatmap.shape == (8, 14)
@@ -222,6 +227,24 @@ def test_heatmap_bins_keep_a_planted_peak(monkeypatch: pytest.MonkeyPatch, dim: 
     assert np.unravel_index(np.argmax(result.heatmap), result.heatmap.shape) == (3, 8)
     # A mean over the bin would have diluted the peak to about 1/35.
     assert result.heatmap[3, 8] > 0.99
+
+
+@pytest.mark.parametrize("row_bin", [1, 3, 7])
+def test_cells_binned_on_the_device_equal_the_reference(
+    monkeypatch: pytest.MonkeyPatch, row_bin: int
+) -> None:
+    """The GPU's binning of heatmap rows, run on CPU tensors; blocks of whole row bins
+    and a last, shorter bin."""
+    n, c = 50, 6
+    monkeypatch.setattr(batch_module, "HEATMAP_MAX_ROWS", -(-n // row_bin))
+    plan = batch_module._plan(BatchRequest(_logits(n, c), device="cpu"), chunk_rows=None)
+    assert plan.row_bin == row_bin
+    acc = batch_module._Accumulator(plan)
+    cells = np.random.default_rng(3).random((n, c)).astype(np.float32)
+    step = 2 * row_bin
+    for r0 in range(0, n, step):
+        acc._bin_on_device(r0, torch.from_numpy(cells[r0 : r0 + step]))
+    np.testing.assert_array_equal(acc.heatmap, _max_binned(cells, row_bin, 1))
 
 
 def test_heatmap_is_bounded_with_the_default_limits() -> None:
@@ -726,6 +749,136 @@ def test_kept_facts_go_with_their_batch() -> None:
     assert batch_module._FACTS == {}
 
 
+# -- a batch kept on the GPU between temperatures ----------------------------------------
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The first row of every chunk read out of the batch (from memory or its file)."""
+    seen: list[int] = []
+    original = batch_module._Kernel._read
+
+    def read(self, r0: int, r1: int, buffers):
+        seen.append(r0)
+        return original(self, r0, r1, buffers)
+
+    monkeypatch.setattr(batch_module._Kernel, "_read", read)
+    return seen
+
+
+@pytest.fixture
+def resident_on_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The GPU's resident path run on the CPU (the same code, with CPU tensors)."""
+    monkeypatch.setattr(batch_module, "_keeps_resident", lambda device: True)
+    monkeypatch.setattr(batch_module, "_free_bytes", lambda device: 1 << 40)
+
+
+def _mapped(tmp_path, data: np.ndarray) -> np.ndarray:
+    """``data`` as a read-only memory-mapped float32 file, as a loaded batch is."""
+    path = tmp_path / "batch.npy"
+    np.save(path, data.astype(np.float32))
+    return np.load(path, mmap_mode="r")
+
+
+def _tolerance(dtype: str) -> dict[str, float]:
+    # float64 is computed in float64; only the heatmap is float32 (half an ulp of 1).
+    return FUSED_TOL if dtype != "float64" else {**dict.fromkeys(FUSED_TOL, 1e-12), "heatmap": 6e-8}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "float64"])
+def test_a_resident_batch_is_read_once_and_gives_the_reference(
+    tmp_path, resident_on_cpu, reads: list[int], dtype: str
+) -> None:
+    data = _mapped(tmp_path, _vocabulary_logits(7, 9000, seed=21))
+    targets = np.random.default_rng(22).integers(0, 9000, 7)
+    cold = batch_statistics(BatchRequest(data, 1.0, 1, dtype, "cpu", targets, 0.1), chunk_rows=3)
+    assert reads == [0, 3, 6]
+    facts = batch_module._FACTS[1][2]
+    # The copy holds the logits as stored in the dtype; the binned maxima sit beside it.
+    assert facts.resident.dtype == getattr(torch, dtype)
+    assert torch.equal(facts.resident.double(), _stored(np.asarray(data), dtype))
+    assert isinstance(facts.col_max, torch.Tensor) and facts.kept_bytes() == 0
+    reads.clear()
+    warm = batch_statistics(BatchRequest(data, 0.4, 1, dtype, "cpu", targets, 0.1), chunk_rows=3)
+    assert reads == []  # a new temperature reads the copy, not the batch
+    for result, t in ((cold, 1.0), (warm, 0.4)):
+        _assert_fused_matches(
+            result, _reference(np.asarray(data), t, dtype, targets, 0.1), _tolerance(dtype)
+        )
+
+
+def test_a_batch_too_big_for_the_device_is_streamed_every_time(
+    tmp_path, resident_on_cpu, reads: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = _mapped(tmp_path, _vocabulary_logits(5, 9000, seed=23))
+    # 5 x 9000 float32 (180,000 bytes) and 5 x 3000 binned maxima (60,000 bytes):
+    # more than half of 470,000 free bytes.
+    monkeypatch.setattr(batch_module, "_free_bytes", lambda device: 470_000)
+    for t in (1.0, 0.4):
+        reads.clear()
+        result = batch_statistics(BatchRequest(data, t, 1, "float32", "cpu"), chunk_rows=2)
+        assert reads == [0, 2, 4]
+        _assert_fused_matches(result, _reference(np.asarray(data), t, "float32"), FUSED_TOL)
+    facts = batch_module._FACTS[1][2]
+    assert facts.resident is None and isinstance(facts.col_max, np.ndarray)
+    # With room for it, the same batch is kept.
+    batch_module.clear_cache()
+    monkeypatch.setattr(batch_module, "_free_bytes", lambda device: 480_000)
+    batch_statistics(BatchRequest(data, 1.0, 1, "float32", "cpu"), chunk_rows=2)
+    assert batch_module._FACTS[1][2].resident is not None
+
+
+def test_a_writable_batch_is_never_kept_resident(resident_on_cpu, reads: list[int]) -> None:
+    data = _logits(4, 5000, seed=24)  # may be edited between two calls: nothing is kept
+    for t in (1.0, 0.5):
+        reads.clear()
+        batch_statistics(BatchRequest(data, t, 1, "float32", "cpu"), chunk_rows=2)
+        assert reads == [0, 2]
+    assert batch_module._FACTS == {}
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16", "float64"])
+def test_cuda_keeps_the_batch_on_the_gpu(tmp_path, reads: list[int], dtype: str) -> None:
+    import gc
+
+    data = _mapped(tmp_path, _vocabulary_logits(24, 50_257, seed=25))
+    targets = np.random.default_rng(26).integers(0, 50_257, 24)
+    targets[-1] = -100
+    before = torch.cuda.memory_allocated()
+    cold = batch_statistics(BatchRequest(data, 1.0, 1, dtype, "cuda", targets, 0.1))
+    assert reads == [0]  # one GPU-sized chunk
+    facts = batch_module._FACTS[1][2]
+    assert facts.resident.is_cuda and facts.col_max.is_cuda
+    assert torch.equal(facts.resident.double().cpu(), _stored(np.asarray(data), dtype))
+    reads.clear()
+    warm = batch_statistics(BatchRequest(data, 0.4, 1, dtype, "cuda", targets, 0.1))
+    assert reads == []
+    for result, t in ((cold, 1.0), (warm, 0.4)):
+        assert result.device.startswith("cuda")
+        ref = _reference(np.asarray(data), t, dtype, targets, 0.1)
+        _assert_fused_matches(result, ref, _tolerance(dtype))
+    # Closing the batch frees its GPU copy.
+    del cold, warm, result, facts, data
+    gc.collect()
+    assert batch_module._FACTS == {}
+    assert torch.cuda.memory_allocated() <= before
+
+
+@pytest.mark.cuda
+def test_cuda_streams_a_batch_that_does_not_fit(
+    tmp_path, reads: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(batch_module, "RESIDENT_MAX_FRACTION", 0.0)
+    data = _mapped(tmp_path, _vocabulary_logits(24, 50_257, seed=27))
+    for t in (1.0, 0.4):
+        reads.clear()
+        result = batch_statistics(BatchRequest(data, t, 1, "float32", "cuda"))
+        assert reads == [0]
+        _assert_fused_matches(result, _reference(np.asarray(data), t, "float32"), FUSED_TOL)
+    assert batch_module._FACTS[1][2].resident is None
+
+
 # -- the fused dim=0 path -----------------------------------------------------------------
 
 
@@ -749,9 +902,10 @@ def _reference_columns(
     }
 
 
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
 @pytest.mark.parametrize("temperature", [0.05, 1.0, 3.0])
 def test_columns_path_matches_the_float64_reference(
-    monkeypatch: pytest.MonkeyPatch, temperature: float
+    monkeypatch: pytest.MonkeyPatch, temperature: float, device: str
 ) -> None:
     monkeypatch.setattr(batch_module, "HEATMAP_MAX_COLS", 64)  # bins of 7 columns
     data = _logits(300, 444, seed=16, scale=4.0).astype(np.float32)
@@ -761,7 +915,8 @@ def test_columns_path_matches_the_float64_reference(
     data.setflags(write=False)
     for _ in range(2):  # first view, then with the kept facts
         result = batch_statistics(
-            BatchRequest(data, temperature, 0, "float32", "cpu", targets, 0.1), chunk_rows=64
+            BatchRequest(data, temperature, 0, "float32", device, targets, 0.1),
+            chunk_rows=64 if device == "cpu" else None,  # a GPU's chunk: the whole batch
         )
         ref = _reference_columns(data, temperature, "float32", targets, 0.1)
         assert result.heatmap_col_bin == 7
