@@ -316,6 +316,7 @@ def _load_tensor(src: _Source, name: str | None, max_bytes: int) -> LoadedTensor
         header, table, targets = _split_target_column(header, table, src.label)
         data, class_names = _text_logits(table, header)
         _check_logits_shape(data.shape, src.label)
+        _read_only(data)
         return LoadedTensor(
             path=src.path,
             data=data,
@@ -333,6 +334,7 @@ def _load_tensor(src: _Source, name: str | None, max_bytes: int) -> LoadedTensor
     if nonfinite:
         data = _quiet_nans(data, raw.what, max_bytes)
     mapped = raw.memory_mapped and data is raw.data
+    _read_only(data)
     return LoadedTensor(
         path=src.path,
         data=data,
@@ -343,6 +345,14 @@ def _load_tensor(src: _Source, name: str | None, max_bytes: int) -> LoadedTensor
         nonfinite_count=nonfinite,
         memory_mapped=mapped,
     )
+
+
+def _read_only(data: np.ndarray) -> None:
+    """Loaded logits are never edited. Read-only, as a memory-mapped file already is, the
+    batch statistics may keep what does not depend on the temperature (and, on a GPU,
+    the batch itself) between two temperatures: a .pt, .npz or text batch was
+    recomputed from scratch on every tick."""
+    data.setflags(write=False)
 
 
 def load_targets(

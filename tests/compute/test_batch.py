@@ -658,6 +658,35 @@ def test_kept_facts_serve_a_new_temperature_for_the_same_read_only_batch(
     assert learnt == [0, 4]
 
 
+@pytest.mark.parametrize("suffix", [".pt", ".npz", ".csv"])
+def test_a_loaded_batch_that_is_not_mapped_keeps_its_facts_too(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, suffix: str
+) -> None:
+    from softmax_lab.compute.loaders import load_tensor
+
+    data = _logits(6, 300, seed=30).astype(np.float32)
+    path = tmp_path / f"batch{suffix}"
+    if suffix == ".pt":
+        torch.save(torch.from_numpy(data), path)
+    elif suffix == ".npz":
+        np.savez(path, logits=data)
+    else:
+        np.savetxt(path, data, delimiter=",")
+    loaded = load_tensor(path)
+    assert not loaded.memory_mapped
+    batch_statistics(BatchRequest(loaded.data, 1.0, 1, "float32", "cpu"), chunk_rows=4)
+    learnt: list[int] = []
+    original = batch_module._RowKernel._learn
+    monkeypatch.setattr(
+        batch_module._RowKernel,
+        "_learn",
+        lambda self, r0, r1, *rest: (learnt.append(r0), original(self, r0, r1, *rest)),
+    )
+    warm = batch_statistics(BatchRequest(loaded.data, 0.5, 1, "float32", "cpu"), chunk_rows=4)
+    assert learnt == []
+    _assert_fused_matches(warm, _reference(np.asarray(loaded.data), 0.5, "float32"), FUSED_TOL)
+
+
 def test_a_writable_batch_edited_in_place_is_never_stale() -> None:
     data = _logits(4, 5000, seed=11).astype(np.float32)
     batch_statistics(BatchRequest(data, 1.0, 1, "float32", "cpu"))

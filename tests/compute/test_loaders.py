@@ -73,6 +73,7 @@ def check_loaded(loaded: LoadedTensor) -> None:
     assert loaded.data.dtype in (np.float16, np.float32, np.float64)
     assert loaded.data.dtype.isnative
     assert loaded.data.size > 0
+    assert not loaded.data.flags.writeable  # so batch statistics may keep its facts
     expected = int(np.count_nonzero(~np.isfinite(np.asarray(loaded.data, dtype=np.float64))))
     assert loaded.nonfinite_count == expected
 
