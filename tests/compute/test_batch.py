@@ -619,21 +619,28 @@ def test_naive_overflow_at_the_limit_follows_the_definition(dtype: str) -> None:
     assert 0 < result.naive_overflow_rows < offsets.size
 
 
+@pytest.fixture
+def learnt(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The first row of every chunk whose temperature-independent facts were learnt."""
+    seen: list[int] = []
+    original = batch_module._RowKernel._learn
+
+    def learn(self, r0: int, r1: int, *rest) -> None:
+        seen.append(r0)
+        original(self, r0, r1, *rest)
+
+    monkeypatch.setattr(batch_module._RowKernel, "_learn", learn)
+    return seen
+
+
 def test_kept_facts_serve_a_new_temperature_for_the_same_read_only_batch(
-    monkeypatch: pytest.MonkeyPatch,
+    learnt: list[int],
 ) -> None:
     data = _vocabulary_logits(6, 9000, seed=9)
     data.setflags(write=False)  # as a memory-mapped file is
     targets = np.random.default_rng(10).integers(0, 9000, 6)
     batch_statistics(BatchRequest(data, 1.0, 1, "float32", "cpu", targets, 0.1), chunk_rows=4)
-
-    learnt: list[int] = []
-    original = batch_module._RowKernel._learn
-    monkeypatch.setattr(
-        batch_module._RowKernel,
-        "_learn",
-        lambda self, r0, r1, *rest: (learnt.append(r0), original(self, r0, r1, *rest)),
-    )
+    learnt.clear()
     warm = batch_statistics(
         BatchRequest(data, 0.4, 1, "float32", "cpu", targets, 0.1), chunk_rows=4
     )
@@ -660,7 +667,7 @@ def test_kept_facts_serve_a_new_temperature_for_the_same_read_only_batch(
 
 @pytest.mark.parametrize("suffix", [".pt", ".npz", ".csv"])
 def test_a_loaded_batch_that_is_not_mapped_keeps_its_facts_too(
-    tmp_path, monkeypatch: pytest.MonkeyPatch, suffix: str
+    tmp_path, learnt: list[int], suffix: str
 ) -> None:
     from softmax_lab.compute.loaders import load_tensor
 
@@ -675,13 +682,7 @@ def test_a_loaded_batch_that_is_not_mapped_keeps_its_facts_too(
     loaded = load_tensor(path)
     assert not loaded.memory_mapped
     batch_statistics(BatchRequest(loaded.data, 1.0, 1, "float32", "cpu"), chunk_rows=4)
-    learnt: list[int] = []
-    original = batch_module._RowKernel._learn
-    monkeypatch.setattr(
-        batch_module._RowKernel,
-        "_learn",
-        lambda self, r0, r1, *rest: (learnt.append(r0), original(self, r0, r1, *rest)),
-    )
+    learnt.clear()
     warm = batch_statistics(BatchRequest(loaded.data, 0.5, 1, "float32", "cpu"), chunk_rows=4)
     assert learnt == []
     _assert_fused_matches(warm, _reference(np.asarray(loaded.data), 0.5, "float32"), FUSED_TOL)
@@ -738,13 +739,79 @@ def test_chunk_workers_give_the_sequential_result(monkeypatch: pytest.MonkeyPatc
     np.testing.assert_allclose(three.entropy[good], ref["entropy"][good], atol=FUSED_TOL["entropy"])
 
 
-def test_chunk_workers_stop_on_cancel(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("cores", "chunks", "expected"), [(2, 50, 1), (4, 50, 3), (16, 50, 4), (16, 2, 2)]
+)
+def test_default_workers_by_cores(
+    monkeypatch: pytest.MonkeyPatch, cores: int, chunks: int, expected: int
+) -> None:
+    """The usable cores but one, at most DEFAULT_MAX_WORKERS (4), never more than chunks."""
+    monkeypatch.setattr(batch_module, "_usable_cores", lambda: cores)
+    plan = batch_module._plan(BatchRequest(_logits(2000, 2000), device="cpu"), chunk_rows=None)
+    assert batch_module._workers(plan, chunks) == expected
+
+
+def _batch_threads() -> list[str]:
+    import threading
+
+    return [t.name for t in threading.enumerate() if t.name.startswith("softmax-lab-batch")]
+
+
+@pytest.fixture
+def chunk_runs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Three chunk workers even on a small batch; the first row of each chunk run."""
+    import threading
+
     monkeypatch.setattr(batch_module, "PARALLEL_MIN_ELEMENTS", 0)
-    monkeypatch.setattr(batch_module, "WORKERS", 2)
+    monkeypatch.setattr(batch_module, "WORKERS", 3)
+    runs: list[int] = []
+    lock = threading.Lock()
+    original = batch_module._RowKernel.run
+
+    def run(self, r0: int, r1: int, buffers) -> None:
+        with lock:
+            runs.append(r0)
+        if r0 == 26:
+            raise ValueError("chunk 26 broke")
+        original(self, r0, r1, buffers)
+
+    monkeypatch.setattr(batch_module._RowKernel, "run", run)
+    return runs
+
+
+def test_chunk_workers_run_every_chunk_once(chunk_runs: list[int]) -> None:
+    data = _logits(25, 500, seed=31)  # rows 0..24: chunk 26 never comes
+    result = batch_statistics(BatchRequest(data, 0.8, 1, "float32", "cpu"), chunk_rows=2)
+    assert sorted(chunk_runs) == list(range(0, 25, 2))
+    _assert_fused_matches(result, _reference(data, 0.8, "float32"), FUSED_TOL)
+    assert _batch_threads() == []
+
+
+def test_chunk_workers_stop_on_cancel(chunk_runs: list[int]) -> None:
+    polls: list[int] = []
+    started_before: list[int] = []
+
+    def cancelled() -> bool:  # after the third chunk reported
+        polls.append(1)
+        if len(polls) < 3:
+            return False
+        started_before.append(len(chunk_runs))
+        return True
+
     with pytest.raises(BatchCancelled):
         batch_statistics(
-            BatchRequest(_logits(60, 500), device="cpu"), chunk_rows=2, cancelled=lambda: True
+            BatchRequest(_logits(25, 500), device="cpu"), chunk_rows=2, cancelled=cancelled
         )
+    # Once cancelled, a worker may still start the chunk it was taking, no more.
+    assert len(chunk_runs) - started_before[0] <= 3
+    assert _batch_threads() == []  # every worker has stopped
+
+
+def test_a_chunk_workers_error_reaches_the_caller(chunk_runs: list[int]) -> None:
+    with pytest.raises(ValueError, match="chunk 26 broke"):
+        batch_statistics(BatchRequest(_logits(60, 500), device="cpu"), chunk_rows=2)
+    assert 26 in chunk_runs and len(chunk_runs) < 30
+    assert _batch_threads() == []
 
 
 @settings(max_examples=30, deadline=None)
