@@ -31,12 +31,14 @@ normalises for the heatmap and the row sums.
 
 What does not depend on the temperature (maxima, argmax, row sums of
 ``x - max``, non-finite count, the binned column maxima) is kept for the last
-read-only batch per ``dim`` (a loaded batch is read-only), so a
-temperature drag over a loaded batch costs one subtract, one exp and two sums
-per logit. On a GPU (dim=1) the batch itself is kept there too, in the dtype,
-when it takes at most half of the device's free memory: a new temperature then
-copies nothing across the bus (on an H200, 12 ms instead of 150 ms for a
-(4,096, 50,257) float32 batch). Exponentials are taken in base 2 for float32 (torch's exp2 is twice
+read-only batch per ``dim`` (a loaded batch is read-only), so a temperature
+drag over a loaded batch costs one subtract, one exp and two sums per logit.
+On a GPU (dim=1) the batch itself is kept there too, in the dtype, when it
+takes at most half of the device's free memory: a new temperature then copies
+nothing across the bus (on an H200, 12 ms instead of 150 ms for a (4,096,
+50,257) float32 batch).
+
+Exponentials are taken in base 2 for float32 (torch's exp2 is twice
 as fast as its exp here) and clamped below where the result would be
 subnormal: torch's vectorised exp takes 25-70x longer per element there
 (measured; see docs/performance.md), and such terms change no sum (each is
