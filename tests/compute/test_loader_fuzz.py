@@ -558,8 +558,10 @@ def check_loaded(loaded: object, path: pathlib.Path, asked: str | None) -> str |
     infos = [a for a in loaded.available if isinstance(a, ArrayInfo) and a.name == want]
     if len(infos) != 1 or infos[0].shape != data.shape:
         return f"available {loaded.available!r} does not list {want!r} with shape {data.shape}"
-    if loaded.memory_mapped and (not isinstance(data, np.memmap) or data.flags.writeable):
-        return "memory_mapped data is not a read-only memmap"
+    if loaded.memory_mapped and not isinstance(data, np.memmap):
+        return "memory_mapped data is not a memmap"
+    if data.flags.writeable:  # batch statistics keep facts only for read-only batches
+        return "loaded data is writable"
     if loaded.class_names is not None and (
         len(loaded.class_names) != data.shape[-1]
         or not all(isinstance(n, str) and n for n in loaded.class_names)
