@@ -532,7 +532,10 @@ FACTS_MAX_BYTES = 256 * 2**20
 def _facts_key(plan: _Plan) -> _FactsKey | None:
     data = plan.data
     # Only a read-only array can be trusted not to change between two calls
-    # (a memory-mapped file is; a writable array may be edited in place).
+    # (a memory-mapped file is; a writable array may be edited in place). Looser than
+    # compute.kept.unchanging, which also asks the array to own its data: a mapped
+    # file and a loaded .pt (a view of the tensor torch.load made) own none, and the
+    # loaders hand out nothing else (compute/loaders.py makes every load read-only).
     if data.flags.writeable:
         return None
     return _FactsKey(
@@ -1110,7 +1113,7 @@ class _RowKernel(_Kernel):
         acc.row_sums[rows] = _numpy(p64.sum(dim=1))
         if acc.cross_entropy is not None and plan.targets is not None:
             acc.cross_entropy[rows] = acc._row_losses(logp64, plan.targets[rows])
-        binned = _numpy(_bin_columns(p.to(torch.float32), plan.col_bin))
+        binned = _numpy(_max_bins(p.to(torch.float32), plan.col_bin, dim=1))
         for i, row in enumerate(rows):
             acc._bin(int(row), binned[i : i + 1])
 
@@ -1415,15 +1418,7 @@ class _Accumulator:
 
         rb = self.plan.row_bin
         assert r0 % rb == 0
-        rows = cells.shape[0]
-        whole = rows // rb
-        if rb == 1:
-            binned = cells
-        else:
-            parts = [cells[: whole * rb].reshape(whole, rb, -1).amax(dim=1)] if whole else []
-            if whole * rb < rows:  # the batch's last, shorter bin
-                parts.append(cells[whole * rb :].amax(dim=0, keepdim=True))
-            binned = torch.cat(parts) if len(parts) > 1 else parts[0]
+        binned = _max_bins(cells, rb, dim=0)  # the batch's last bin may be shorter
         first = r0 // rb
         with self._lock:  # every cell of these rows is written here, and only here
             torch.from_numpy(self.heatmap[first : first + binned.shape[0]]).copy_(binned)
@@ -1460,17 +1455,19 @@ class _Accumulator:
         )
 
 
-def _bin_columns(p32: Any, col_bin: int) -> Any:
-    """Max over each run of ``col_bin`` columns (the last run may be shorter); keeps NaN."""
+def _max_bins(t: Any, size: int, dim: int) -> Any:
+    """Max over each run of ``size`` entries along ``dim`` (0: rows, 1: columns) of a
+    2-D tensor; the last run may be shorter. Keeps NaN."""
     import torch
 
-    if col_bin == 1:
-        return p32
-    rows, c = p32.shape
-    full = c // col_bin * col_bin
+    if size == 1:
+        return t
+    n = t.shape[dim]
+    full = n // size * size
     parts = []
     if full:
-        parts.append(p32[:, :full].reshape(rows, full // col_bin, col_bin).amax(dim=2))
-    if full < c:
-        parts.append(p32[:, full:].amax(dim=1, keepdim=True))
-    return torch.cat(parts, dim=1)
+        runs = (full // size, size, t.shape[1]) if dim == 0 else (t.shape[0], full // size, size)
+        parts.append(t.narrow(dim, 0, full).reshape(runs).amax(dim=dim + 1))
+    if full < n:
+        parts.append(t.narrow(dim, full, n - full).amax(dim=dim, keepdim=True))
+    return torch.cat(parts, dim=dim) if len(parts) > 1 else parts[0]
