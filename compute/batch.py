@@ -415,6 +415,7 @@ def _run_parallel(
                 kernel.run(chunk[0], chunk[1], buffers)
                 reports.put(chunk[1] - chunk[0])
         except BaseException as exc:  # re-raised on the calling thread
+            stop.set()  # the others take no further chunk
             reports.put(exc)
         finally:
             reports.put(None)  # this worker is done

@@ -757,20 +757,34 @@ def _batch_threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith("softmax-lab-batch")]
 
 
+class _Runs(list):
+    """The first row of each chunk run. A chunk from row ``held_from`` on is held
+    back for ``HOLD`` seconds before it runs: the calling thread has stopped the
+    workers by then, so what ran after a cancel or an error does not depend on how
+    the threads were scheduled (on a loaded machine the others could otherwise
+    finish every chunk first)."""
+
+    held_from: int | None = None
+    HOLD = 0.3
+
+
 @pytest.fixture
-def chunk_runs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Three chunk workers even on a small batch; the first row of each chunk run."""
+def chunk_runs(monkeypatch: pytest.MonkeyPatch) -> _Runs:
+    """Three chunk workers even on a small batch; chunk 26 raises."""
     import threading
 
     monkeypatch.setattr(batch_module, "PARALLEL_MIN_ELEMENTS", 0)
     monkeypatch.setattr(batch_module, "WORKERS", 3)
-    runs: list[int] = []
+    runs = _Runs()
     lock = threading.Lock()
+    never = threading.Event()
     original = batch_module._RowKernel.run
 
     def run(self, r0: int, r1: int, buffers) -> None:
         with lock:
             runs.append(r0)
+        if runs.held_from is not None and r0 >= runs.held_from:
+            never.wait(runs.HOLD)
         if r0 == 26:
             raise ValueError("chunk 26 broke")
         original(self, r0, r1, buffers)
@@ -787,7 +801,8 @@ def test_chunk_workers_run_every_chunk_once(chunk_runs: list[int]) -> None:
     assert _batch_threads() == []
 
 
-def test_chunk_workers_stop_on_cancel(chunk_runs: list[int]) -> None:
+def test_chunk_workers_stop_on_cancel(chunk_runs: _Runs) -> None:
+    chunk_runs.held_from = 6  # only the first three chunks can report before the cancel
     polls: list[int] = []
     started_before: list[int] = []
 
@@ -807,7 +822,8 @@ def test_chunk_workers_stop_on_cancel(chunk_runs: list[int]) -> None:
     assert _batch_threads() == []  # every worker has stopped
 
 
-def test_a_chunk_workers_error_reaches_the_caller(chunk_runs: list[int]) -> None:
+def test_a_chunk_workers_error_reaches_the_caller(chunk_runs: _Runs) -> None:
+    chunk_runs.held_from = 28  # chunks after the broken one wait until the workers stop
     with pytest.raises(ValueError, match="chunk 26 broke"):
         batch_statistics(BatchRequest(_logits(60, 500), device="cpu"), chunk_rows=2)
     assert 26 in chunk_runs and len(chunk_runs) < 30
