@@ -13,8 +13,9 @@ $(BIN)/python:
 	@echo "Creating $(VENV) ..."
 	@$(PYTHON) -m venv $(VENV)
 
-# pip's chatter goes to a log; it is printed only if the install fails.
-$(STAMP): pyproject.toml | $(BIN)/python
+# pip's chatter goes to a log; it is printed only if the install fails. The install
+# also compiles compute/_fused.c (setup.py), so a change there reinstalls too.
+$(STAMP): pyproject.toml setup.py compute/_fused.c | $(BIN)/python
 	@echo "Installing softmax-lab and its dependencies into $(VENV) (log: $(LOG)) ..."
 	@$(BIN)/python -m pip install -q -e ".[test,lint]" >$(LOG) 2>&1 || { cat $(LOG); exit 1; }
 	@touch $(STAMP)
@@ -42,4 +43,4 @@ bench: $(STAMP)
 	@$(BIN)/python -m tests.benchmarks
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis compute/*.so

@@ -21,8 +21,18 @@ shows them one per cell. With ``s = (x - max x) / T`` (so ``max s = 0``) and
   ``mean(s)`` comes from the row sum of ``x - max``;
 * a heatmap cell (the max over a bin of columns) ``= exp(max over the bin of s) / S``.
 
-Chunks go to one worker per usable core but one (at least one), each running
-torch single-threaded on its own buffers (see :data:`WORKERS`).
+For float32 on the CPU (float16 and bfloat16 are computed in float32 too), ``S``,
+``sum(exp(s) * s)`` and the heatmap cells of a chunk are one compiled pass,
+compute/_fused.c (built by setup.py where a C compiler is found): each logit is
+read once and nothing is written, where torch's kernels make five passes over
+chunk buffers. A new temperature of a (256, 50,257) batch took 3.3-3.5x less
+time than with torch's kernels on the 2-core machine (same run; docs/performance.md).
+Without the compiled module, or for float64, full-resolution heatmaps and
+temperatures whose 1/T leaves float32's range, torch's kernels do the same work.
+
+Chunks go to one worker per usable core (for torch's kernels, per usable core but
+one; at least one), each running torch single-threaded on its own buffers (see
+:data:`WORKERS`).
 
 ``dim=0`` (each column a distribution: normalising across the batch, the
 classic mistake) takes the column maxima first, then sums ``exp(s)`` and
@@ -84,6 +94,11 @@ from softmax_lab.compute.validation import (
     check_temperature,
     normalise_dim,
 )
+
+try:  # the fused float32 row pass, compiled by setup.py where a C compiler was found
+    from softmax_lab.compute import _fused
+except ImportError:  # pragma: no cover - then torch's kernels do the same work
+    _fused = None
 
 # About 512K logits per chunk (2 MB per float32 buffer): the fused dim=1 pass is
 # fastest there on the 2-core test machine (CPU time per logit, 2^16..2^21 tried:
@@ -177,6 +192,7 @@ class _Plan:
     chunk_rows: int
     row_bin: int
     col_bin: int
+    chunk_rows_given: bool = False  # by the caller: every pass keeps to it
 
 
 def batch_statistics(
@@ -269,6 +285,7 @@ def _plan(request: BatchRequest, chunk_rows: int | None) -> _Plan:
     smoothing = check_label_smoothing(request.label_smoothing)
     targets = _check_targets(request.targets, n, c)
     device = resolve_device(request.device)
+    given = chunk_rows is not None
     if chunk_rows is None:
         chunk_rows = max(1, (CHUNK_ELEMENTS if device == "cpu" else GPU_CHUNK_ELEMENTS) // c)
     elif chunk_rows < 1:
@@ -286,6 +303,7 @@ def _plan(request: BatchRequest, chunk_rows: int | None) -> _Plan:
         chunk_rows=min(int(chunk_rows), n),
         row_bin=-(-n // HEATMAP_MAX_ROWS),
         col_bin=-(-c // HEATMAP_MAX_COLS),
+        chunk_rows_given=given,
     )
 
 
@@ -324,7 +342,9 @@ def _by_rows(
     acc = _Accumulator(plan)
     kernel = _RowKernel(plan, acc)
     chunks = _chunks(plan)
-    workers = _workers(plan, len(chunks))
+    workers = _workers(plan, len(chunks), kernel.fused)
+    if kernel.fused and kernel.reads_in_place and not plan.chunk_rows_given:
+        chunks = _chunks(plan, _in_place_rows(plan, workers))
     # One torch thread per worker: chunks run side by side instead of every torch
     # call forking and joining an OpenMP team (see WORKERS below).
     with contextlib.closing(kernel), torch_threads(1 if plan.device == "cpu" else None):
@@ -354,8 +374,9 @@ def _by_rows(
 # rest of the machine: on the 2-core machine one worker took 0.81x the time of
 # two (per-round range 0.65..0.96).
 WORKERS: int | None = None
-"""Chunk workers for dim=1 on the CPU; None: the usable cores minus one, at least 1
-and at most :data:`DEFAULT_MAX_WORKERS`. Counted from the cores, not
+"""Chunk workers for dim=1 on the CPU; None: the usable cores minus one (all of them
+for the compiled pass, which is arithmetic, not memory traffic), at least 1 and at
+most :data:`DEFAULT_MAX_WORKERS`. Counted from the cores, not
 ``torch.get_num_threads()``, so a UI process that runs torch single-threaded for its
 small vectors keeps its parallel batches."""
 DEFAULT_MAX_WORKERS = 4
@@ -369,11 +390,29 @@ PARALLEL_MIN_ELEMENTS = 1 << 21
 """Smaller batches run on the calling thread alone (a few milliseconds of work)."""
 
 
-def _workers(plan: _Plan, chunks: int) -> int:
+def _workers(plan: _Plan, chunks: int, fused: bool = False) -> int:
+    """Chunk workers for a batch; ``fused``: chunks run the compiled row pass, which
+    is arithmetic on one core each (no chunk buffers), so no core is left out."""
     if plan.device != "cpu" or plan.n * plan.c < PARALLEL_MIN_ELEMENTS:
         return 1
-    wanted = WORKERS if WORKERS is not None else min(_usable_cores() - 1, DEFAULT_MAX_WORKERS)
+    if WORKERS is not None:
+        wanted = WORKERS
+    else:
+        wanted = min(_usable_cores() - (0 if fused else 1), DEFAULT_MAX_WORKERS)
     return max(1, min(wanted, chunks))
+
+
+FUSED_CHUNK_ELEMENTS = 1 << 22
+"""At most this many logits per chunk when the compiled pass reads a warm batch
+where it lies (no chunk buffers to fit in cache): about four chunks per worker.
+Between chunks a worker runs Python, which the other workers wait for (the
+interpreter lock); at 10-row chunks that left each of 2 workers idle 30% of a new
+temperature of (256, 50,257)."""
+
+
+def _in_place_rows(plan: _Plan, workers: int) -> int:
+    per_worker = -(-plan.n // (4 * workers))
+    return max(plan.chunk_rows, min(per_worker, max(1, FUSED_CHUNK_ELEMENTS // plan.c)))
 
 
 def _usable_cores() -> int:
@@ -456,6 +495,9 @@ def _run_parallel(
 # floor the result is subnormal, where both fall back to paths up to 70x slower
 # per element (measured); such terms are below 1.2e-38 next to a sum >= 1.
 _LOG2_E = 1.0 / math.log(2.0)
+FUSED_KERNEL = True
+"""Use compute/_fused.c for float32 rows where it was built (False: torch's kernels
+only; the tests and the benchmark compare the two)."""
 _EXP_FLOOR = {"float32": -126.0, "float64": math.log(2.0**-1022)}
 
 
@@ -832,6 +874,25 @@ class _RowKernel(_Kernel):
         self.weighted = torch.empty(plan.n, dtype=self.cdtype, device=plan.device)
         self.row_max_t: Any = None  # the row maxima in the compute type, once known
         self.heat_full = plan.col_bin == 1
+        # S and W of a float32 chunk in one compiled pass (compute/_fused.c) where it
+        # was built: a new temperature then reads each logit once and writes nothing.
+        # Full-resolution heatmap cells need p itself, and an exactly computed s
+        # (1/T out of range) needs float64: those take torch's kernels.
+        self.fused = (
+            _fused is not None
+            and FUSED_KERNEL
+            and plan.device == "cpu"
+            and self.facts.resident is None  # (tests run the GPU's kept copy on the CPU)
+            and self.cdtype == torch.float32
+            and not self.heat_full
+            and not self.scale_clamped
+            and (not self.direct or plan.data.strides[1] == plan.data.itemsize)
+        )
+        self.total_np, self.weighted_np = _numpy(self.total), _numpy(self.weighted)
+        # One heatmap row per batch row: a chunk's cells are final once its S is known.
+        self.cells_in_chunks = self.fused and plan.row_bin == 1
+        # Warm, the fused pass reads rows where they lie: no chunk buffer is used.
+        self.reads_in_place = self.direct and not self.cold
         if not self.cold:
             self._row_max()  # built once, before any worker reads it
 
@@ -913,11 +974,35 @@ class _RowKernel(_Kernel):
         if self.cold:
             self._learn(r0, r1, x, buffers)  # leaves x - max in buffers.s
         m = self._chunk_max(r0, r1)
+        if self.fused:
+            self._run_fused(r0, r1, x, m)
+            return
         s, e = self._exponentials(r0, r1, x, m, buffers, self.cold, self._may_sink(r0, r1))
         total = torch.sum(e, dim=1, out=self.total[r0:r1])
         if self.heat_full:
             self.acc._bin(r0, self._cells(e / total[:, None]))
         torch.sum(s.mul_(e), dim=1, out=self.weighted[r0:r1])
+
+    def _run_fused(self, r0: int, r1: int, x: Any, m: Any) -> None:
+        """:meth:`run` in compute/_fused.c: S and W in one read of the rows, then their
+        heatmap cells straight into the heatmap's rows when each batch row is one."""
+        m32 = m.numpy()[:, 0]
+        total = self.total_np[r0:r1]
+        _fused.row_sums(
+            self.plan.data[r0:r1] if x is None else x.numpy(),
+            m32,
+            self.s_scale,
+            self.floor,
+            self._may_sink(r0, r1),
+            total,
+            self.weighted_np[r0:r1],
+        )
+        if self.cells_in_chunks:
+            col_max = self.facts.col_max
+            assert isinstance(col_max, np.ndarray)
+            _fused.cells(
+                col_max[r0:r1], m32, self.s_scale, total, self.tiny, self.acc.heatmap[r0:r1]
+            )
 
     def _may_sink(self, r0: int, r1: int) -> bool:
         """Whether an s of rows r0..r1 may fall below the exponential's floor (so the
@@ -994,7 +1079,7 @@ class _RowKernel(_Kernel):
         argmax = facts.argmax.copy()
         if acc.cross_entropy is not None:
             acc.cross_entropy[:] = self._losses(log_total)
-        if not self.heat_full:
+        if not self.heat_full and not self.cells_in_chunks:
             self._binned_heat()
         bad = np.flatnonzero(~np.isfinite(facts.row_max))  # NaN, +inf, or all -inf
         overflow = self._overflow(log_total, bad)
@@ -1343,8 +1428,8 @@ class _ColumnKernel(_Kernel):
 # -- shared pieces -----------------------------------------------------------------
 
 
-def _chunks(plan: _Plan) -> list[tuple[int, int]]:
-    step = plan.chunk_rows
+def _chunks(plan: _Plan, step: int | None = None) -> list[tuple[int, int]]:
+    step = step or plan.chunk_rows
     return [(r0, min(r0 + step, plan.n)) for r0 in range(0, plan.n, step)]
 
 

@@ -7,8 +7,10 @@ Per round, back to back:
   batch's temperature-independent facts kept from the previous call (what a
   slider drag over a loaded batch costs);
 - ``app, first view``: the same with nothing kept (the first view of a batch);
-- ``app, N workers``: new T with a chunk worker on every core (the default
-  leaves one core to the UI: the thread comparison);
+- ``app, 1 worker``: new T on one chunk worker (the thread comparison: by default
+  the compiled pass takes a worker per core, torch's kernels leave one to the UI);
+- ``app, torch kernels``: new T without compute/_fused.c (what a machine without a
+  C compiler runs), on its own default workers;
 - ``app, dim=0``: the same batch normalised down the columns (the classic mistake
   the window teaches), new T;
 - ``torch reference``: ``torch.softmax`` + separate reductions (entropy from
@@ -57,17 +59,23 @@ def run(report: Report, rounds: int) -> None:
         batch_module.clear_cache(dim=1)  # the next "new T" is warm again: this refills it
         app()
 
-    # The comparison: the default (the usable cores but one, at least 1) against a
-    # worker on every core.
-    all_threads = max(2, batch_module._usable_cores())
+    compiled = batch_module._fused is not None and batch_module.FUSED_KERNEL
 
-    def app_all_threads() -> None:
+    def app_one_worker() -> None:
         before = batch_module.WORKERS
-        batch_module.WORKERS = all_threads
+        batch_module.WORKERS = 1
         try:
             app()
         finally:
             batch_module.WORKERS = before
+
+    def app_torch_kernels() -> None:
+        before = batch_module.FUSED_KERNEL
+        batch_module.FUSED_KERNEL = False
+        try:
+            app()
+        finally:
+            batch_module.FUSED_KERNEL = before
 
     def reference() -> None:
         z = x / next(temperatures)
@@ -91,7 +99,8 @@ def run(report: Report, rounds: int) -> None:
         {
             "app, first view": app_first_view,
             "app, new T": app,
-            f"app, new T, {all_threads} workers": app_all_threads,
+            "app, new T, 1 worker": app_one_worker,
+            "app, new T, torch kernels": app_torch_kernels,
             "app, dim=0, new T": app_columns,
             "torch reference": reference,
             "exp2 only": exp2_only,
@@ -126,10 +135,11 @@ def run(report: Report, rounds: int) -> None:
         ),
         ratio(b, "app (first view) / read limit", ms["app, first view"], read),
         ratio(b, "app (new T) / exp2 only", ms["app, new T"], ms["exp2 only"]),
+        ratio(b, "app 1 worker / app (new T)", ms["app, new T, 1 worker"], ms["app, new T"]),
         ratio(
             b,
-            f"app {all_threads} workers / app (new T)",
-            ms[f"app, new T, {all_threads} workers"],
+            "app torch kernels / app (new T)",
+            ms["app, new T, torch kernels"],
             ms["app, new T"],
         ),
     ]
@@ -137,6 +147,14 @@ def run(report: Report, rounds: int) -> None:
         "shape": list(SHAPE),
         "read_limit": faster_read,
         "torch_threads": torch.get_num_threads(),
-        "app_workers": batch_module.WORKERS or max(1, batch_module._usable_cores() - 1),
+        "compiled_kernel": compiled,
+        "app_workers": batch_module.WORKERS
+        or max(
+            1,
+            min(
+                batch_module._usable_cores() - (0 if compiled else 1),
+                batch_module.DEFAULT_MAX_WORKERS,
+            ),
+        ),
         "chunk_elements": batch_module.CHUNK_ELEMENTS,
     }

@@ -22,6 +22,24 @@ from softmax_lab.compute.dtypes import dtype_info
 from softmax_lab.compute.errors import ComputeMemoryError, InvalidInputError
 from softmax_lab.compute.file_rows import FileRows
 
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every CPU test here runs twice: with compute/_fused.c doing the float32 row pass,
+    and with torch's kernels alone (what a machine without a C compiler runs). The
+    compiled pass is CPU-only, so a CUDA test runs once."""
+    if metafunc.definition.get_closest_marker("cuda") is None:
+        metafunc.parametrize("row_kernel", ["compiled", "torch"], indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def row_kernel(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    kernel = getattr(request, "param", "torch")
+    if kernel == "compiled" and batch_module._fused is None:
+        pytest.skip("compute/_fused.c was not built here (test_fused.py says why that fails)")
+    monkeypatch.setattr(batch_module, "FUSED_KERNEL", kernel == "compiled")
+    return kernel
+
+
 # Tolerances against a float64 reference, by the dtype the lab computes in.
 ATOL = {"float64": 1e-12, "float32": 2e-6, "float16": 2e-3, "bfloat16": 1.6e-2}
 

@@ -1,0 +1,366 @@
+/*
+ * The fused per-row pass of compute/batch.py at a new temperature, for float32.
+ *
+ * For each row i of x and its max m_i, with k = log2(e) / T:
+ *
+ *     s_j = (x_ij - m_i) * k          (in float32, rounded as torch rounds it)
+ *     s_j = max(s_j, lo)              (only when asked: see _may_sink in batch.py)
+ *     S_i = sum_j 2^s_j               W_i = sum_j 2^s_j * s_j
+ *
+ * Entropy, max probability, loss and overflow all follow from S, W and the
+ * temperature-independent facts batch.py keeps, so this is the only pass over
+ * the logits a new temperature needs. With torch's kernels the same takes five
+ * passes over chunk buffers (subtract, scale, exp2, two row sums), and torch's
+ * exp2 alone costs about 3x the time to read the batch on the 2-core machine.
+ * Here every logit is read once and nothing is written.
+ *
+ * 2^s is a split s = n + f with n = round(s) and |f| <= 1/2, and a polynomial
+ * for 2^f (relative error 1.7e-7, about 2 ulp: see P1..P5 below;
+ * tests/compute/test_fused.py measures it against float64). n goes into the
+ * exponent bits, so s must stay >= -125, where 2^s is normal: the callers clamp
+ * at -126 (batch.py's floor), and this kernel raises that to -125 (a term below
+ * 2^-125 changes no sum of at least 1).
+ *
+ * Sums are kept in float32 per lane over blocks of 128 logits, then added in
+ * float64, so their error does not grow with the vocabulary (262,144 classes).
+ *
+ * Written with GCC's generic vector extensions (GCC and clang): with GCC on
+ * x86-64 Linux the loops are compiled twice, for AVX2+FMA and for the baseline,
+ * and the loader picks by CPU (target_clones). No intrinsics, no -ffast-math:
+ * the rounding of s must be the one IEEE float32 gives, and (s + M) - M is the
+ * rounding step.
+ *
+ * Built by setup.py as an optional extension: where no C compiler is found,
+ * batch.py runs its torch kernels instead (same results within the tests'
+ * tolerances).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdint.h>
+#include <string.h>
+
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+typedef float v4f __attribute__((vector_size(16)));
+typedef double v4d __attribute__((vector_size(32)));
+
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
+#define CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define CLONES
+#endif
+
+/* M = 1.5 * 2^23: s + M rounds s to an integer, kept in the low mantissa bits
+ * (for |s| < 2^22). */
+#define ROUNDER 12582912.0f
+/* 2^f on [-1/2, 1/2] as 1 + f * P(f), P of degree 4: coefficients fitted here for
+ * the least maximum relative error (Lawson's iteration in float64, then rounded to
+ * float32). Evaluated in float32 with FMAs: at most 2.02 ulp from 2^f, relative
+ * 1.7e-7. Cephes's exp2f polynomial, of degree 6, is within 0.93 ulp, but its
+ * one more multiply-add per logit made the whole pass 6% slower. 1 + f * P(f) is exactly 1 at f = 0, so the
+ * row's max contributes exactly 1 to its sum. */
+#define P1 1.326472731307149e-3f
+#define P2 9.671512991189957e-3f
+#define P3 5.550733581185341e-2f
+#define P4 2.402224242687225e-1f
+#define P5 6.931470036506653e-1f
+#define LOWEST (-125.0f)
+#define BLOCK 128 /* logits per float32 partial sum (16 vectors of 8) */
+
+static inline __attribute__((always_inline)) v8f exp2_v8(v8f s)
+{
+    const v8f rounder = {ROUNDER, ROUNDER, ROUNDER, ROUNDER,
+                         ROUNDER, ROUNDER, ROUNDER, ROUNDER};
+    v8f t = s + rounder;
+    v8f f = s - (t - rounder);
+    v8f p = f * P1 + P2;
+    p = p * f + P3;
+    p = p * f + P4;
+    p = p * f + P5;
+    p = p * f + 1.0f;
+    /* t's low bits hold n + 2^22, and 2^22 << 23 overflows away: t << 23 is n << 23. */
+    return (v8f)((v8i)p + ((v8i)t << 23));
+}
+
+static inline float exp2_1(float s)
+{
+    float t = s + ROUNDER;
+    float f = s - (t - ROUNDER);
+    float p = f * P1 + P2;
+    p = p * f + P3;
+    p = p * f + P4;
+    p = p * f + P5;
+    p = p * f + 1.0f;
+    uint32_t pb, tb;
+    memcpy(&pb, &p, 4);
+    memcpy(&tb, &t, 4);
+    pb += tb << 23;
+    memcpy(&p, &pb, 4);
+    return p;
+}
+
+/* s = (x - m) * k, clamped below at lo where clamp (NaN stays NaN, as in torch). */
+static inline __attribute__((always_inline)) v8f shifted_v8(
+    const float *x, v8f m, v8f k, v8f lo, const int clamp)
+{
+    v8f v;
+    memcpy(&v, x, sizeof v); /* unaligned: rows start anywhere */
+    v8f s = (v - m) * k;
+    if (clamp) {
+        v8i below = s < lo;
+        s = (v8f)(((v8i)lo & below) | ((v8i)s & ~below));
+    }
+    return s;
+}
+
+static inline float shifted_1(float x, float m, float k, float lo, int clamp)
+{
+    float s = (x - m) * k;
+    return (clamp && s < lo) ? lo : s;
+}
+
+/* The float32 partial sums of a block, added into float64 lanes. */
+static inline __attribute__((always_inline)) void widen_add(v4d *acc, v8f v)
+{
+    v4f half[2];
+    memcpy(half, &v, sizeof half);
+    acc[0] += __builtin_convertvector(half[0], v4d);
+    acc[1] += __builtin_convertvector(half[1], v4d);
+}
+
+static inline double wide_sum(const v4d *acc)
+{
+    double a[8];
+    memcpy(a, acc, sizeof a);
+    return (((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7])));
+}
+
+/* One row; clamp is a constant at each call, so each caller gets its own loop. */
+static inline __attribute__((always_inline)) void one_row(
+    const float *row, Py_ssize_t c, float mi, float k, float lo, const int clamp,
+    float *total, float *weighted)
+{
+    const v8f kv = {k, k, k, k, k, k, k, k};
+    const v8f lov = {lo, lo, lo, lo, lo, lo, lo, lo};
+    const v8f mv = {mi, mi, mi, mi, mi, mi, mi, mi};
+    const v8f zero = {0};
+    v4d sum[2] = {{0}}, wsum[2] = {{0}};
+    Py_ssize_t j = 0;
+    for (; j + BLOCK <= c; j += BLOCK) {
+        /* two accumulators each: the adds of one vector need not wait for the last */
+        v8f s0 = zero, s1 = zero, w0 = zero, w1 = zero;
+        for (int b = 0; b < BLOCK; b += 16) {
+            v8f a0 = shifted_v8(row + j + b, mv, kv, lov, clamp);
+            v8f a1 = shifted_v8(row + j + b + 8, mv, kv, lov, clamp);
+            v8f e0 = exp2_v8(a0);
+            v8f e1 = exp2_v8(a1);
+            s0 += e0;
+            w0 += e0 * a0;
+            s1 += e1;
+            w1 += e1 * a1;
+        }
+        widen_add(sum, s0 + s1);
+        widen_add(wsum, w0 + w1);
+    }
+    for (; j + 8 <= c; j += 8) {
+        v8f a = shifted_v8(row + j, mv, kv, lov, clamp);
+        v8f e = exp2_v8(a);
+        widen_add(sum, e);
+        widen_add(wsum, e * a);
+    }
+    double s = wide_sum(sum), w = wide_sum(wsum);
+    for (; j < c; j++) {
+        float a = shifted_1(row[j], mi, k, lo, clamp);
+        float e = exp2_1(a);
+        s += e;
+        w += (double)e * a;
+    }
+    *total = (float)s;
+    *weighted = (float)w;
+}
+
+CLONES
+static void row_sums(const char *x, Py_ssize_t row_stride, Py_ssize_t rows, Py_ssize_t c,
+                     const float *m, float k, float lo, int clamp,
+                     float *total, float *weighted)
+{
+    if (lo < LOWEST)
+        lo = LOWEST;
+    for (Py_ssize_t i = 0; i < rows; i++) {
+        const float *row = (const float *)(x + i * row_stride);
+        if (clamp)
+            one_row(row, c, m[i], k, lo, 1, total + i, weighted + i);
+        else
+            one_row(row, c, m[i], k, lo, 0, total + i, weighted + i);
+    }
+}
+
+/* Heatmap cells of rows whose sums are known: p = 2^s / S of each bin's max logit
+ * (the bin's greatest probability), 0 at or below tiny (a subnormal probability is
+ * shown as 0, as batch.py's torch path shows it) and where s < -125. */
+CLONES
+static void cell_rows(const char *cm, Py_ssize_t cm_stride, char *out, Py_ssize_t out_stride,
+                      Py_ssize_t rows, Py_ssize_t nb, const float *m, float k,
+                      const float *total, float tiny)
+{
+    const float lo = LOWEST;
+    const v8f kv = {k, k, k, k, k, k, k, k};
+    const v8f lov = {lo, lo, lo, lo, lo, lo, lo, lo};
+    const v8f tinyv = {tiny, tiny, tiny, tiny, tiny, tiny, tiny, tiny};
+    for (Py_ssize_t i = 0; i < rows; i++) {
+        const float *row = (const float *)(cm + i * cm_stride);
+        float *dst = (float *)(out + i * out_stride);
+        /* times 1/S rather than over S: a division per cell cost 2x the pass, and
+         * the product is within an ulp of the quotient */
+        const float mi = m[i], ti = 1.0f / total[i];
+        const v8f mv = {mi, mi, mi, mi, mi, mi, mi, mi};
+        const v8f tv = {ti, ti, ti, ti, ti, ti, ti, ti};
+        Py_ssize_t j = 0;
+        for (; j + 8 <= nb; j += 8) {
+            v8f s = shifted_v8(row + j, mv, kv, lov, 0);
+            v8i sunk = s < lov;
+            v8f p = exp2_v8((v8f)(((v8i)lov & sunk) | ((v8i)s & ~sunk))) * tv;
+            v8i drop = (p <= tinyv) | sunk;
+            p = (v8f)((v8i)p & ~drop);
+            memcpy(dst + j, &p, sizeof p);
+        }
+        for (; j < nb; j++) {
+            float s = shifted_1(row[j], mi, k, lo, 0);
+            float p = s < lo ? 0.0f : exp2_1(s) * ti;
+            dst[j] = p <= tiny ? 0.0f : p;
+        }
+    }
+}
+
+/* -- Python ------------------------------------------------------------------------ */
+
+static int float32_buffer(PyObject *obj, Py_buffer *view, int ndim, int writable,
+                          const char *name)
+{
+    int flags = PyBUF_STRIDES | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, view, flags) < 0)
+        return -1;
+    const char *fmt = view->format ? view->format : "B";
+    if (fmt[0] == '<' || fmt[0] == '=' || fmt[0] == '@')
+        fmt++;
+    if (strcmp(fmt, "f") != 0 || view->itemsize != 4 || view->ndim != ndim ||
+        view->strides[ndim - 1] != 4 || (ndim == 2 && view->strides[0] % 4 != 0)) {
+        PyErr_Format(PyExc_ValueError,
+                     "%s must be a %d-D float32 array in native order whose last axis is "
+                     "contiguous", name, ndim);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+/* What a function takes: a float32 array of ndim dimensions, written if writable. */
+typedef struct {
+    PyObject *obj;
+    int ndim, writable;
+    const char *name;
+} Want;
+
+static void release_buffers(Py_buffer *views, int n)
+{
+    while (n-- > 0)
+        PyBuffer_Release(&views[n]);
+}
+
+/* All of want's buffers into views, or none (an exception set, -1). */
+static int take_buffers(const Want *want, Py_buffer *views, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (float32_buffer(want[i].obj, &views[i], want[i].ndim, want[i].writable,
+                           want[i].name) < 0) {
+            release_buffers(views, i);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(row_sums_doc,
+"row_sums(x, m, k, lo, clamp, total, weighted)\n--\n\n"
+"For each row i of the (rows, C) float32 array x: s = (x[i] - m[i]) * k, clamped\n"
+"below at max(lo, -125) if clamp; total[i] = sum 2**s, weighted[i] = sum 2**s * s.\n"
+"m, total and weighted are (rows,) float32, the last two written. Releases the GIL.");
+
+static PyObject *py_row_sums(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *xo, *mo, *to, *wo;
+    float k, lo;
+    int clamp;
+    if (!PyArg_ParseTuple(args, "OOffpOO:row_sums", &xo, &mo, &k, &lo, &clamp, &to, &wo))
+        return NULL;
+    const Want want[4] = {
+        {xo, 2, 0, "x"}, {mo, 1, 0, "m"}, {to, 1, 1, "total"}, {wo, 1, 1, "weighted"}};
+    Py_buffer v[4];
+    if (take_buffers(want, v, 4) < 0)
+        return NULL;
+    Py_ssize_t rows = v[0].shape[0];
+    if (v[1].shape[0] != rows || v[2].shape[0] != rows || v[3].shape[0] != rows) {
+        PyErr_SetString(PyExc_ValueError, "m, total and weighted need one entry per row of x");
+        release_buffers(v, 4);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    row_sums((const char *)v[0].buf, v[0].strides[0], rows, v[0].shape[1],
+             (const float *)v[1].buf, k, lo, clamp, (float *)v[2].buf, (float *)v[3].buf);
+    Py_END_ALLOW_THREADS
+    release_buffers(v, 4);
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(cells_doc,
+"cells(col_max, m, k, total, tiny, out)\n--\n\n"
+"Heatmap cells: out[i] = 2**((col_max[i] - m[i]) * k) / total[i], 0 where that is\n"
+"at most tiny or its exponent below -125. col_max and out are (rows, bins) float32,\n"
+"m and total (rows,) float32. Releases the GIL.");
+
+static PyObject *py_cells(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *co, *mo, *to, *oo;
+    float k, tiny;
+    if (!PyArg_ParseTuple(args, "OOfOfO:cells", &co, &mo, &k, &to, &tiny, &oo))
+        return NULL;
+    const Want want[4] = {
+        {co, 2, 0, "col_max"}, {mo, 1, 0, "m"}, {to, 1, 0, "total"}, {oo, 2, 1, "out"}};
+    Py_buffer v[4];
+    if (take_buffers(want, v, 4) < 0)
+        return NULL;
+    Py_ssize_t rows = v[0].shape[0];
+    if (v[1].shape[0] != rows || v[2].shape[0] != rows || v[3].shape[0] != rows ||
+        v[3].shape[1] != v[0].shape[1]) {
+        PyErr_SetString(PyExc_ValueError,
+                        "out must have col_max's shape, m and total one entry per row");
+        release_buffers(v, 4);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    cell_rows((const char *)v[0].buf, v[0].strides[0], (char *)v[3].buf, v[3].strides[0], rows,
+              v[0].shape[1], (const float *)v[1].buf, k, (const float *)v[2].buf, tiny);
+    Py_END_ALLOW_THREADS
+    release_buffers(v, 4);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"row_sums", py_row_sums, METH_VARARGS, row_sums_doc},
+    {"cells", py_cells, METH_VARARGS, cells_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_fused",
+    "The fused float32 row pass of batch statistics (see compute/_fused.c).", -1, methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__fused(void)
+{
+    return PyModule_Create(&module);
+}

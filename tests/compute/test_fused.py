@@ -1,0 +1,225 @@
+"""compute/_fused.c, the compiled float32 row pass, against float64 numpy.
+
+The whole path (entropy, loss, heatmap from these sums) is held to torch's float64
+softmax by test_batch.py, which runs every test with and without this kernel. Here
+the kernel's own arithmetic is checked where a mistake would hide in those tolerances:
+each exp2, the vector body and the scalar tail of a row, and the arguments it refuses.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import sysconfig
+import threading
+
+import numpy as np
+import pytest
+
+from softmax_lab.compute import batch as batch_module
+from softmax_lab.compute.batch import BatchRequest, batch_statistics
+
+fused = batch_module._fused
+LOG2_E = 1.0 / np.log(2.0)
+TINY = float(np.finfo(np.float32).tiny)
+
+
+def _compiler() -> str | None:
+    cc = sysconfig.get_config_var("CC") or "cc"
+    return shutil.which(shlex.split(cc)[0])
+
+
+def test_the_kernel_is_built_wherever_a_c_compiler_is() -> None:
+    # CI and `make test` have gcc: a broken build must not pass as "no compiler".
+    if _compiler() is None:
+        assert fused is None
+    else:
+        assert fused is not None, "setup.py did not build compute/_fused.c (see the pip log)"
+
+
+needs_kernel = pytest.mark.skipif(fused is None, reason="compute/_fused.c not built here")
+
+
+def _sums(x: np.ndarray, m: np.ndarray, k: float, lo: float = -126.0, clamp: bool = True):
+    total = np.empty(x.shape[0], np.float32)
+    weighted = np.empty(x.shape[0], np.float32)
+    fused.row_sums(x, m, k, lo, clamp, total, weighted)
+    return total.astype(np.float64), weighted.astype(np.float64)
+
+
+def _s(x: np.ndarray, m: np.ndarray, k: float) -> np.ndarray:
+    """s as the kernel (and torch's path) rounds it: (x - m) in float32, then * k."""
+    return ((x - m[:, None]).astype(np.float32) * np.float32(k)).astype(np.float64)
+
+
+@needs_kernel
+@pytest.mark.parametrize("lanes", [8, 1])  # a full vector, and the scalar tail alone
+def test_each_exponential_is_within_two_and_a_half_ulp_of_exp2(lanes: int) -> None:
+    # One finite logit per row, the rest -inf (clamped to 2^-125, nothing next to 2^s):
+    # the row's sum is then that logit's 2^s alone.
+    s = np.linspace(-90.0, 0.0, 40_001, dtype=np.float32)
+    x = np.full((s.size, lanes), -np.inf, np.float32)
+    x[np.arange(s.size), np.arange(s.size) % lanes] = s
+    total, weighted = _sums(x, np.zeros(s.size, np.float32), 1.0)
+    exact = np.exp2(s.astype(np.float64))
+    ulp = np.spacing(exact.astype(np.float32)).astype(np.float64)
+    # The polynomial's own bound is 2.02 ulp with FMAs, 2.23 without (the baseline
+    # x86-64 build), both measured on 2 million f in [-1/2, 1/2] when it was fitted.
+    assert np.max(np.abs(total - exact) / ulp) <= 2.5
+    np.testing.assert_allclose(weighted, exact * s, rtol=3e-7, atol=1e-33)  # 7 x 2^-125 x -125
+
+
+@needs_kernel
+@pytest.mark.parametrize("c", [1, 7, 8, 9, 127, 128, 129, 1000, 50_257, 262_144])
+def test_row_sums_match_float64_at_every_row_length(c: int) -> None:
+    rng = np.random.default_rng(c)
+    x = (rng.standard_normal((3, c)) * 4).astype(np.float32)
+    x[:, rng.integers(0, c, max(1, c // 500))] += 9.0
+    m = x.max(axis=1)
+    for t in (0.25, 1.0, 4.0):
+        k = LOG2_E / t
+        total, weighted = _sums(x, m, k)
+        s = _s(x, m, k)
+        e = np.exp2(s)
+        np.testing.assert_allclose(total, e.sum(axis=1), rtol=3e-7, atol=0)
+        np.testing.assert_allclose(weighted, (e * s).sum(axis=1), rtol=3e-7, atol=1e-30)
+
+
+@needs_kernel
+def test_rows_are_read_where_they_lie_in_a_strided_batch() -> None:
+    # A slice of wider rows (the row stride is not C) and rows that start unaligned.
+    base = np.random.default_rng(1).standard_normal((6, 1003)).astype(np.float32)
+    x = base[1:5, 3:1000]
+    m = x.max(axis=1)
+    total, weighted = _sums(x, m, LOG2_E)
+    contiguous = _sums(np.ascontiguousarray(x), m, LOG2_E)
+    np.testing.assert_array_equal(total, contiguous[0])
+    np.testing.assert_array_equal(weighted, contiguous[1])
+
+
+@needs_kernel
+def test_the_clamp_floor_is_never_below_2_to_the_minus_125() -> None:
+    # s far below the floor: each term counts as 2^-125 (a normal number), never as
+    # the garbage an exponent below -126 would put into the float's bits.
+    x = np.array([[0.0] + [-1e30] * 20], np.float32)
+    total, weighted = _sums(x, np.zeros(1, np.float32), 1.0, lo=-1000.0)
+    assert total[0] == pytest.approx(1.0 + 20 * 2.0**-125, rel=1e-7)
+    assert weighted[0] == pytest.approx(20 * -125.0 * 2.0**-125, rel=1e-6)
+    assert np.isfinite(total).all() and np.isfinite(weighted).all()
+
+
+@needs_kernel
+@pytest.mark.parametrize("nb", [1, 8, 13, 3866])
+def test_cells_match_float64(nb: int) -> None:
+    rng = np.random.default_rng(nb)
+    col_max = (rng.standard_normal((4, nb)) * 30).astype(np.float32)
+    col_max[:, 0] = -1e30  # below the floor: 0
+    m = np.maximum(col_max.max(axis=1), 0).astype(np.float32) + np.float32(1.0)
+    total = np.array([1.0, 1.5, 3.0, 1e5], np.float32)
+    k = LOG2_E / 0.5
+    out = np.full((4, nb), np.nan, np.float32)
+    fused.cells(col_max, m, k, total, TINY, out)
+    s = _s(col_max, m, k)
+    expected = np.exp2(s) / total[:, None].astype(np.float64)
+    expected[(expected <= TINY) | (s < -125)] = 0.0
+    np.testing.assert_allclose(out, expected, rtol=4e-7, atol=0)
+    assert (out[:, 0] == 0).all()
+
+
+@needs_kernel
+def test_results_do_not_depend_on_other_threads() -> None:
+    # The kernel runs on several workers at once with the interpreter lock released.
+    x = np.random.default_rng(2).standard_normal((64, 20_000)).astype(np.float32)
+    m = x.max(axis=1)
+    alone = _sums(x, m, LOG2_E)
+    outs = [(np.empty(64, np.float32), np.empty(64, np.float32)) for _ in range(4)]
+
+    def work(i: int) -> None:
+        for _ in range(20):
+            fused.row_sums(x, m, LOG2_E, -126.0, False, *outs[i])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for total, weighted in outs:
+        np.testing.assert_array_equal(total, alone[0])
+        np.testing.assert_array_equal(weighted, alone[1])
+
+
+@needs_kernel
+@pytest.mark.parametrize(
+    ("x", "m", "out", "match"),
+    [
+        (np.zeros((2, 8)), np.zeros(2, np.float32), np.zeros(2, np.float32), "float32"),
+        (np.zeros((8, 2), np.float32).T, np.zeros(2, np.float32), np.zeros(2, np.float32),
+         "contiguous"),
+        (np.zeros(8, np.float32), np.zeros(1, np.float32), np.zeros(1, np.float32), "2-D"),
+        (np.zeros((2, 8), np.float32), np.zeros(3, np.float32), np.zeros(2, np.float32),
+         "one entry per row"),
+        (np.zeros((2, 8), ">f4"), np.zeros(2, np.float32), np.zeros(2, np.float32), "float32"),
+    ],
+)
+def test_arguments_it_cannot_read_are_refused(x, m, out, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        fused.row_sums(x, m, 1.0, -126.0, True, out, out.copy())
+
+
+@needs_kernel
+def test_read_only_outputs_are_refused() -> None:
+    out = np.zeros(2, np.float32)
+    out.setflags(write=False)
+    with pytest.raises((BufferError, ValueError, TypeError)):
+        fused.row_sums(np.zeros((2, 8), np.float32), np.zeros(2, np.float32), 1.0, -126.0,
+                       True, out, np.zeros(2, np.float32))
+
+
+# -- which batches take it -------------------------------------------------------------
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Names of the kernel's functions as batch.py calls them."""
+    seen: list[str] = []
+
+    class Spy:
+        def __getattr__(self, name: str):
+            def call(*args):
+                seen.append(name)
+                return getattr(fused, name)(*args)
+
+            return call
+
+    monkeypatch.setattr(batch_module, "_fused", Spy())
+    batch_module.clear_cache()
+    yield seen
+    batch_module.clear_cache()
+
+
+@needs_kernel
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_a_wide_float32_batch_takes_the_compiled_pass(calls: list[str], dtype: str) -> None:
+    data = np.random.default_rng(3).standard_normal((5, 9000)).astype(np.float32)
+    data.setflags(write=False)
+    for t in (1.0, 0.5):  # the first view, then a new temperature over kept facts
+        calls.clear()
+        batch_statistics(BatchRequest(data, t, 1, dtype, "cpu"))
+        assert calls.count("row_sums") >= 1 and calls.count("cells") >= 1
+
+
+@needs_kernel
+@pytest.mark.parametrize(
+    ("shape", "dtype", "temperature", "why"),
+    [
+        ((5, 9000), "float64", 1.0, "float64 is computed in float64"),
+        ((5, 300), "float32", 1.0, "every column its own heatmap cell: p is needed"),
+        ((5, 9000), "float32", 1e-300, "1/T beyond float32: s is computed in float64"),
+    ],
+)
+def test_other_batches_take_torchs_kernels(
+    calls: list[str], shape: tuple[int, int], dtype: str, temperature: float, why: str
+) -> None:
+    data = np.random.default_rng(4).standard_normal(shape).astype(np.float32)
+    batch_statistics(BatchRequest(data, temperature, 1, dtype, "cpu"))
+    assert calls == [], why
