@@ -30,9 +30,8 @@ time than with torch's kernels on the 2-core machine (same run; docs/performance
 Without the compiled module, or for float64, full-resolution heatmaps and
 temperatures whose 1/T leaves float32's range, torch's kernels do the same work.
 
-Chunks go to one worker per usable core (for torch's kernels, per usable core but
-one; at least one), each running torch single-threaded on its own buffers (see
-:data:`WORKERS`).
+Chunks go to one worker per usable core but one (at least one), each running
+torch single-threaded on its own buffers (see :data:`WORKERS`).
 
 ``dim=0`` (each column a distribution: normalising across the batch, the
 classic mistake) takes the column maxima first, then sums ``exp(s)`` and
@@ -342,7 +341,7 @@ def _by_rows(
     acc = _Accumulator(plan)
     kernel = _RowKernel(plan, acc)
     chunks = _chunks(plan)
-    workers = _workers(plan, len(chunks), kernel.fused)
+    workers = _workers(plan, len(chunks))
     if kernel.fused and kernel.reads_in_place and not plan.chunk_rows_given:
         chunks = _chunks(plan, _in_place_rows(plan, workers))
     # One torch thread per worker: chunks run side by side instead of every torch
@@ -372,11 +371,14 @@ def _by_rows(
 # single-threaded on its own buffers; they never wait for each other until the
 # last chunk. One core is left to the UI thread (painting, progress) and the
 # rest of the machine: on the 2-core machine one worker took 0.81x the time of
-# two (per-round range 0.65..0.96).
+# two (per-round range 0.65..0.96). The compiled pass (compute/_fused.c) is
+# arithmetic rather than memory traffic, yet a second worker gained nothing there
+# either: median 6.63 vs 6.55 ms for a new T of (256, 50,257), 30 alternating rounds,
+# and 9.9 ms right after a 2-thread torch call, whose OpenMP thread still spins on
+# the second core (2 workers ran 4.2-9.4 ms in one make bench, 1 worker 5.6-7.4).
 WORKERS: int | None = None
-"""Chunk workers for dim=1 on the CPU; None: the usable cores minus one (all of them
-for the compiled pass, which is arithmetic, not memory traffic), at least 1 and at
-most :data:`DEFAULT_MAX_WORKERS`. Counted from the cores, not
+"""Chunk workers for dim=1 on the CPU; None: the usable cores minus one, at least 1
+and at most :data:`DEFAULT_MAX_WORKERS`. Counted from the cores, not
 ``torch.get_num_threads()``, so a UI process that runs torch single-threaded for its
 small vectors keeps its parallel batches."""
 DEFAULT_MAX_WORKERS = 4
@@ -390,15 +392,10 @@ PARALLEL_MIN_ELEMENTS = 1 << 21
 """Smaller batches run on the calling thread alone (a few milliseconds of work)."""
 
 
-def _workers(plan: _Plan, chunks: int, fused: bool = False) -> int:
-    """Chunk workers for a batch; ``fused``: chunks run the compiled row pass, which
-    is arithmetic on one core each (no chunk buffers), so no core is left out."""
+def _workers(plan: _Plan, chunks: int) -> int:
     if plan.device != "cpu" or plan.n * plan.c < PARALLEL_MIN_ELEMENTS:
         return 1
-    if WORKERS is not None:
-        wanted = WORKERS
-    else:
-        wanted = min(_usable_cores() - (0 if fused else 1), DEFAULT_MAX_WORKERS)
+    wanted = WORKERS if WORKERS is not None else min(_usable_cores() - 1, DEFAULT_MAX_WORKERS)
     return max(1, min(wanted, chunks))
 
 

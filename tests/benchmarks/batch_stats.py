@@ -7,8 +7,8 @@ Per round, back to back:
   batch's temperature-independent facts kept from the previous call (what a
   slider drag over a loaded batch costs);
 - ``app, first view``: the same with nothing kept (the first view of a batch);
-- ``app, 1 worker``: new T on one chunk worker (the thread comparison: by default
-  the compiled pass takes a worker per core, torch's kernels leave one to the UI);
+- ``app, N workers``: new T with a chunk worker on every core (the default
+  leaves one core to the UI: the thread comparison);
 - ``app, torch kernels``: new T without compute/_fused.c (what a machine without a
   C compiler runs), on its own default workers;
 - ``app, dim=0``: the same batch normalised down the columns (the classic mistake
@@ -61,9 +61,13 @@ def run(report: Report, rounds: int) -> None:
 
     compiled = batch_module._fused is not None and batch_module.FUSED_KERNEL
 
-    def app_one_worker() -> None:
+    # The comparison: the default (the usable cores but one, at least 1) against a
+    # worker on every core.
+    all_threads = max(2, batch_module._usable_cores())
+
+    def app_all_threads() -> None:
         before = batch_module.WORKERS
-        batch_module.WORKERS = 1
+        batch_module.WORKERS = all_threads
         try:
             app()
         finally:
@@ -99,7 +103,7 @@ def run(report: Report, rounds: int) -> None:
         {
             "app, first view": app_first_view,
             "app, new T": app,
-            "app, new T, 1 worker": app_one_worker,
+            f"app, new T, {all_threads} workers": app_all_threads,
             "app, new T, torch kernels": app_torch_kernels,
             "app, dim=0, new T": app_columns,
             "torch reference": reference,
@@ -135,7 +139,12 @@ def run(report: Report, rounds: int) -> None:
         ),
         ratio(b, "app (first view) / read limit", ms["app, first view"], read),
         ratio(b, "app (new T) / exp2 only", ms["app, new T"], ms["exp2 only"]),
-        ratio(b, "app 1 worker / app (new T)", ms["app, new T, 1 worker"], ms["app, new T"]),
+        ratio(
+            b,
+            f"app {all_threads} workers / app (new T)",
+            ms[f"app, new T, {all_threads} workers"],
+            ms["app, new T"],
+        ),
         ratio(
             b,
             "app torch kernels / app (new T)",
@@ -149,12 +158,6 @@ def run(report: Report, rounds: int) -> None:
         "torch_threads": torch.get_num_threads(),
         "compiled_kernel": compiled,
         "app_workers": batch_module.WORKERS
-        or max(
-            1,
-            min(
-                batch_module._usable_cores() - (0 if compiled else 1),
-                batch_module.DEFAULT_MAX_WORKERS,
-            ),
-        ),
+        or max(1, min(batch_module._usable_cores() - 1, batch_module.DEFAULT_MAX_WORKERS)),
         "chunk_elements": batch_module.CHUNK_ELEMENTS,
     }
