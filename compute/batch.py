@@ -30,8 +30,9 @@ time than with torch's kernels on the 2-core machine (same run; docs/performance
 Without the compiled module, or for float64, full-resolution heatmaps and
 temperatures whose 1/T leaves float32's range, torch's kernels do the same work.
 
-Chunks go to one worker per usable core but one (at least one), each running
-torch single-threaded on its own buffers (see :data:`WORKERS`).
+Chunks go to one worker per usable core but one (at least one; every core for
+batches of :data:`ALL_CORES_MIN_ELEMENTS` or more), each running torch
+single-threaded on its own buffers (see :data:`WORKERS`).
 
 ``dim=0`` (each column a distribution: normalising across the batch, the
 classic mistake) takes the column maxima first, then sums ``exp(s)`` and
@@ -377,8 +378,9 @@ def _by_rows(
 # and 9.9 ms right after a 2-thread torch call, whose OpenMP thread still spins on
 # the second core (2 workers ran 4.2-9.4 ms in one make bench, 1 worker 5.6-7.4).
 WORKERS: int | None = None
-"""Chunk workers for dim=1 on the CPU; None: the usable cores minus one, at least 1
-and at most :data:`DEFAULT_MAX_WORKERS`. Counted from the cores, not
+"""Chunk workers for dim=1 on the CPU; None: the usable cores minus one (all of them
+from :data:`ALL_CORES_MIN_ELEMENTS` logits), at least 1 and at most
+:data:`DEFAULT_MAX_WORKERS`. Counted from the cores, not
 ``torch.get_num_threads()``, so a UI process that runs torch single-threaded for its
 small vectors keeps its parallel batches."""
 DEFAULT_MAX_WORKERS = 4
@@ -392,10 +394,23 @@ PARALLEL_MIN_ELEMENTS = 1 << 21
 """Smaller batches run on the calling thread alone (a few milliseconds of work)."""
 
 
+ALL_CORES_MIN_ELEMENTS = 1 << 24
+"""From this many logits (64 MB of float32, twice the 2-core machine's L3) the batch
+is read from main memory, and one core's share of its bandwidth is what holds a
+worker back: there no core is left out. A new T of a (2,671, 50,257) float32 batch
+in memory, compiled pass: 73 ms on 1 worker, 57 ms on 2; of a 1 GiB memory-mapped
+one: 219 -> 147 ms (torch's kernels: 403 -> 256 ms). A (256, 50,257) batch (51 MB)
+gained nothing from the second worker (see :data:`WORKERS`)."""
+
+
 def _workers(plan: _Plan, chunks: int) -> int:
     if plan.device != "cpu" or plan.n * plan.c < PARALLEL_MIN_ELEMENTS:
         return 1
-    wanted = WORKERS if WORKERS is not None else min(_usable_cores() - 1, DEFAULT_MAX_WORKERS)
+    if WORKERS is not None:
+        wanted = WORKERS
+    else:
+        spare = 0 if plan.n * plan.c >= ALL_CORES_MIN_ELEMENTS else 1
+        wanted = min(_usable_cores() - spare, DEFAULT_MAX_WORKERS)
     return max(1, min(wanted, chunks))
 
 

@@ -769,6 +769,19 @@ def test_default_workers_by_cores(
     assert batch_module._workers(plan, chunks) == expected
 
 
+@pytest.mark.parametrize(
+    ("cores", "rows", "expected"), [(2, 4096, 2), (2, 4095, 1), (16, 4096, 4), (1, 4096, 1)]
+)
+def test_a_batch_from_main_memory_takes_every_core(
+    monkeypatch: pytest.MonkeyPatch, cores: int, rows: int, expected: int
+) -> None:
+    """From 2^24 logits (4,096 x 4,096) no core is left out (still at most 4 workers)."""
+    monkeypatch.setattr(batch_module, "_usable_cores", lambda: cores)
+    data = np.broadcast_to(np.zeros(1, np.float32), (rows, 4096))  # no memory behind it
+    plan = batch_module._plan(BatchRequest(data, device="cpu"), chunk_rows=None)
+    assert batch_module._workers(plan, 1000) == expected
+
+
 def _batch_threads() -> list[str]:
     import threading
 
