@@ -25,8 +25,8 @@ For float32 on the CPU (float16 and bfloat16 are computed in float32 too), ``S``
 ``sum(exp(s) * s)`` and the heatmap cells of a chunk are one compiled pass,
 compute/_fused.c (built by setup.py where a C compiler is found): each logit is
 read once and nothing is written, where torch's kernels make five passes over
-chunk buffers. A new temperature of a (256, 50,257) batch took 3.3-3.5x less
-time than with torch's kernels on the 2-core machine (same run; docs/performance.md).
+chunk buffers. A new temperature of a (256, 50,257) batch took 2.9-3.5x less
+time than with torch's kernels on the 2-core machine (same runs; docs/performance.md).
 Without the compiled module, or for float64, full-resolution heatmaps and
 temperatures whose 1/T leaves float32's range, torch's kernels do the same work.
 
@@ -900,7 +900,8 @@ class _RowKernel(_Kernel):
             and not self.scale_clamped
             and (not self.direct or plan.data.strides[1] == plan.data.itemsize)
         )
-        self.total_np, self.weighted_np = _numpy(self.total), _numpy(self.weighted)
+        if self.fused:  # the compiled pass writes the sums through these views
+            self.total_np, self.weighted_np = self.total.numpy(), self.weighted.numpy()
         # One heatmap row per batch row: a chunk's cells are final once its S is known.
         self.cells_in_chunks = self.fused and plan.row_bin == 1
         # Warm, the fused pass reads rows where they lie: no chunk buffer is used.

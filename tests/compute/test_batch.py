@@ -584,12 +584,13 @@ def test_masked_logits_stay_exact() -> None:
         assert np.isfinite(result.entropy).all()
 
 
-def test_rows_of_nan_and_inf_next_to_fast_rows() -> None:
-    data = _logits(8, 3000, seed=7)
+@pytest.mark.parametrize("c", [3000, 9000])  # full-resolution heatmap; binned (compiled pass)
+def test_rows_of_nan_and_inf_next_to_fast_rows(c: int) -> None:
+    data = _logits(8, c, seed=7)
     data[1, 5] = np.nan
     data[4, 9] = np.inf
     data[6, :] = -np.inf
-    targets = np.random.default_rng(8).integers(0, 3000, 8)
+    targets = np.random.default_rng(8).integers(0, c, 8)
     result = batch_statistics(
         BatchRequest(data, 1.5, 1, "float32", "cpu", targets, 0.1), chunk_rows=3
     )
@@ -607,7 +608,7 @@ def test_rows_of_nan_and_inf_next_to_fast_rows() -> None:
     np.testing.assert_allclose(
         result.cross_entropy[good], ref["cross_entropy"][good], atol=FUSED_TOL["cross_entropy"]
     )
-    assert result.nonfinite_count == 2 + 3000
+    assert result.nonfinite_count == 2 + c
 
 
 def test_finite_logits_whose_sum_overflows_float32() -> None:
