@@ -39,6 +39,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from softmax_lab.compute import batch as batch_module
 from softmax_lab.compute.batch import BatchRequest, batch_statistics
 from softmax_lab.compute.losses import cross_entropy
 from softmax_lab.compute.overflow import log_softmax_verdict, overflow_verdict
@@ -515,6 +516,26 @@ def test_batch_statistics_agree_with_compute_softmax_row_by_row(
     T -> 0 included (the cases below are what this found while batch.py was reworked)."""
     x, targets, smoothing = case
     check_batch(x, temperature, dtype, targets, smoothing)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+@given(case=hostile_batches(), temperature=temperatures, dtype=dtypes)
+def test_wide_hostile_rows_with_and_without_the_compiled_pass(
+    compiled: bool,
+    case: tuple[np.ndarray, np.ndarray | None, float],
+    temperature: float,
+    dtype: str,
+) -> None:
+    """The same rows tiled past 4,096 classes, where the heatmap bins columns: there a
+    float32 batch takes compute/_fused.c (where it was built), or torch's kernels."""
+    x, targets, smoothing = case
+    wide = np.tile(x, (1, -(-4097 // x.shape[1])))  # targets stay valid: they index < C
+    before = batch_module.FUSED_KERNEL
+    batch_module.FUSED_KERNEL = compiled
+    try:
+        check_batch(wide, temperature, dtype, targets, smoothing)
+    finally:
+        batch_module.FUSED_KERNEL = before
 
 
 @given(case=hostile_batches(), temperature=temperatures, dtype=dtypes, probabilities=st.booleans())
