@@ -233,10 +233,163 @@ static void cell_rows(const char *cm, Py_ssize_t cm_stride, char *out, Py_ssize_
     }
 }
 
+/* -- dim=0: each column a distribution over the rows ---------------------------------- */
+
+/* Per column j over the rows of x: total[j] += sum 2^s, weighted[j] += sum 2^s * s, with
+ * s = max((x_ij - m_j) * k, lo). The rows are added in float32 per column over blocks
+ * of COLUMN_BLOCK rows (acc_s, acc_w: c floats each), then into the float64 totals. */
+#define COLUMN_BLOCK 32
+
+CLONES
+static void column_sums(const char *x, Py_ssize_t row_stride, Py_ssize_t rows, Py_ssize_t c,
+                        const float *m, float k, float lo, float *acc_s, float *acc_w,
+                        double *total, double *weighted)
+{
+    if (lo < LOWEST)
+        lo = LOWEST;
+    const v8f kv = {k, k, k, k, k, k, k, k};
+    const v8f lov = {lo, lo, lo, lo, lo, lo, lo, lo};
+    for (Py_ssize_t r0 = 0; r0 < rows; r0 += COLUMN_BLOCK) {
+        Py_ssize_t r1 = r0 + COLUMN_BLOCK < rows ? r0 + COLUMN_BLOCK : rows;
+        memset(acc_s, 0, (size_t)c * sizeof *acc_s);
+        memset(acc_w, 0, (size_t)c * sizeof *acc_w);
+        for (Py_ssize_t i = r0; i < r1; i++) {
+            const float *row = (const float *)(x + i * row_stride);
+            Py_ssize_t j = 0;
+            for (; j + 8 <= c; j += 8) {
+                v8f mv, as, aw;
+                memcpy(&mv, m + j, sizeof mv);
+                v8f a = shifted_v8(row + j, mv, kv, lov, 1);
+                v8f e = exp2_v8(a);
+                memcpy(&as, acc_s + j, sizeof as);
+                memcpy(&aw, acc_w + j, sizeof aw);
+                as += e;
+                aw += e * a;
+                memcpy(acc_s + j, &as, sizeof as);
+                memcpy(acc_w + j, &aw, sizeof aw);
+            }
+            for (; j < c; j++) {
+                float a = shifted_1(row[j], m[j], k, lo, 1);
+                float e = exp2_1(a);
+                acc_s[j] += e;
+                acc_w[j] += e * a;
+            }
+        }
+        for (Py_ssize_t j = 0; j < c; j++) {
+            total[j] += acc_s[j];
+            weighted[j] += acc_w[j];
+        }
+    }
+}
+
+/* Per row i of x: p_ij = 2^s_ij * inv[j] (inv = 1 / S_j, NaN for a column whose softmax
+ * is NaN), 0 * inv[j] where s < -125; the row's sum of p into row_sums[i] (float64). */
+CLONES
+static void column_probabilities(const char *x, Py_ssize_t row_stride, char *p,
+                                 Py_ssize_t p_stride, Py_ssize_t rows, Py_ssize_t c,
+                                 const float *m, float k, const float *inv, double *row_sums)
+{
+    const float lo = LOWEST;
+    const v8f kv = {k, k, k, k, k, k, k, k};
+    const v8f lov = {lo, lo, lo, lo, lo, lo, lo, lo};
+    const v8f zero = {0};
+    for (Py_ssize_t i = 0; i < rows; i++) {
+        const float *row = (const float *)(x + i * row_stride);
+        float *dst = (float *)(p + i * p_stride);
+        v4d sum[2] = {{0}};
+        Py_ssize_t j = 0;
+        for (; j + BLOCK <= c; j += BLOCK) {
+            v8f part = zero;
+            for (int b = 0; b < BLOCK; b += 8) {
+                v8f mv, iv;
+                memcpy(&mv, m + j + b, sizeof mv);
+                memcpy(&iv, inv + j + b, sizeof iv);
+                v8f s = shifted_v8(row + j + b, mv, kv, lov, 0);
+                v8i sunk = s < lov;
+                v8f e = exp2_v8((v8f)(((v8i)lov & sunk) | ((v8i)s & ~sunk)));
+                v8f q = (v8f)((v8i)e & ~sunk) * iv;
+                memcpy(dst + j + b, &q, sizeof q);
+                part += q;
+            }
+            widen_add(sum, part);
+        }
+        double total = wide_sum(sum);
+        for (; j < c; j++) {
+            float s = shifted_1(row[j], m[j], k, lo, 0);
+            float q = (s < lo ? 0.0f : exp2_1(s)) * inv[j];
+            dst[j] = q;
+            total += q;
+        }
+        row_sums[i] = total;
+    }
+}
+
+#if defined(__clang__)
+#define SHUFFLE(v, ...) __builtin_shufflevector(v, v, __VA_ARGS__)
+#else
+#define SHUFFLE(v, ...) __builtin_shuffle(v, (v8i){__VA_ARGS__})
+#endif
+
+/* The greater of two (a NaN in either wins, as in torch's max pooling). */
+static inline __attribute__((always_inline)) v8f nanmax_v8(v8f a, v8f b)
+{
+    v8i take = (b > a) | (b != b);
+    return (v8f)(((v8i)b & take) | ((v8i)a & ~take));
+}
+
+static inline float nanmax_1(float a, float b)
+{
+    return (b > a || b != b) ? b : a;
+}
+
+/* Heatmap cells from probabilities: per row, the max (NaN if any) over each run of cb
+ * columns (the last run may be shorter), 0 where that max is at most tiny. A run of 8
+ * or more is read as vectors, the last one overlapping the one before (a max does not
+ * mind seeing a column twice). */
+CLONES
+static void bin_max_rows(const char *p, Py_ssize_t p_stride, char *out, Py_ssize_t out_stride,
+                         Py_ssize_t rows, Py_ssize_t c, Py_ssize_t cb, float tiny)
+{
+    Py_ssize_t nb = (c + cb - 1) / cb;
+    for (Py_ssize_t i = 0; i < rows; i++) {
+        const float *row = (const float *)(p + i * p_stride);
+        float *dst = (float *)(out + i * out_stride);
+        for (Py_ssize_t b = 0; b < nb; b++) {
+            Py_ssize_t start = b * cb, end = start + cb < c ? start + cb : c;
+            float mx;
+            if (end - start >= 8) {
+                v8f v, w;
+                memcpy(&v, row + start, sizeof v);
+                Py_ssize_t j = start + 8;
+                for (; j + 8 <= end; j += 8) {
+                    memcpy(&w, row + j, sizeof w);
+                    v = nanmax_v8(v, w);
+                }
+                if (j < end) {
+                    memcpy(&w, row + end - 8, sizeof w);
+                    v = nanmax_v8(v, w);
+                }
+                /* across the lanes in three steps, without a branch */
+                v = nanmax_v8(v, SHUFFLE(v, 4, 5, 6, 7, 0, 1, 2, 3));
+                v = nanmax_v8(v, SHUFFLE(v, 2, 3, 0, 1, 6, 7, 4, 5));
+                v = nanmax_v8(v, SHUFFLE(v, 1, 0, 3, 2, 5, 4, 7, 6));
+                mx = v[0];
+            } else {
+                mx = row[start];
+                for (Py_ssize_t j = start + 1; j < end; j++)
+                    mx = nanmax_1(mx, row[j]);
+            }
+            dst[b] = mx <= tiny ? 0.0f : mx;
+        }
+    }
+}
+
 /* -- Python ------------------------------------------------------------------------ */
 
-static int float32_buffer(PyObject *obj, Py_buffer *view, int ndim, int writable,
-                          const char *name)
+/* A buffer of ndim dimensions holding `type` ('f': float32, 'd': float64) in native
+ * order, its last axis contiguous; -1 with a ValueError otherwise. */
+static int array_buffer(PyObject *obj, Py_buffer *view, int ndim, int writable, char type,
+                        const char *name)
 {
     int flags = PyBUF_STRIDES | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
     if (PyObject_GetBuffer(obj, view, flags) < 0)
@@ -244,21 +397,23 @@ static int float32_buffer(PyObject *obj, Py_buffer *view, int ndim, int writable
     const char *fmt = view->format ? view->format : "B";
     if (fmt[0] == '<' || fmt[0] == '=' || fmt[0] == '@')
         fmt++;
-    if (strcmp(fmt, "f") != 0 || view->itemsize != 4 || view->ndim != ndim ||
-        view->strides[ndim - 1] != 4 || (ndim == 2 && view->strides[0] % 4 != 0)) {
+    Py_ssize_t size = type == 'f' ? 4 : 8;
+    if (fmt[0] != type || fmt[1] != '\0' || view->itemsize != size || view->ndim != ndim ||
+        view->strides[ndim - 1] != size || (ndim == 2 && view->strides[0] % size != 0)) {
         PyErr_Format(PyExc_ValueError,
-                     "%s must be a %d-D float32 array in native order whose last axis is "
-                     "contiguous", name, ndim);
+                     "%s must be a %d-D %s array in native order whose last axis is "
+                     "contiguous", name, ndim, type == 'f' ? "float32" : "float64");
         PyBuffer_Release(view);
         return -1;
     }
     return 0;
 }
 
-/* What a function takes: a float32 array of ndim dimensions, written if writable. */
+/* What a function takes: an array of ndim dimensions of `type`, written if writable. */
 typedef struct {
     PyObject *obj;
     int ndim, writable;
+    char type;
     const char *name;
 } Want;
 
@@ -272,13 +427,22 @@ static void release_buffers(Py_buffer *views, int n)
 static int take_buffers(const Want *want, Py_buffer *views, int n)
 {
     for (int i = 0; i < n; i++) {
-        if (float32_buffer(want[i].obj, &views[i], want[i].ndim, want[i].writable,
-                           want[i].name) < 0) {
+        if (array_buffer(want[i].obj, &views[i], want[i].ndim, want[i].writable, want[i].type,
+                         want[i].name) < 0) {
             release_buffers(views, i);
             return -1;
         }
     }
     return 0;
+}
+
+/* Whether views[first..n) all have `length` entries along axis 0. */
+static int same_length(const Py_buffer *views, int n, int first, Py_ssize_t length)
+{
+    for (int i = first; i < n; i++)
+        if (views[i].shape[0] != length)
+            return 0;
+    return 1;
 }
 
 PyDoc_STRVAR(row_sums_doc,
@@ -295,17 +459,19 @@ static PyObject *py_row_sums(PyObject *self, PyObject *args)
     int clamp;
     if (!PyArg_ParseTuple(args, "OOffpOO:row_sums", &xo, &mo, &k, &lo, &clamp, &to, &wo))
         return NULL;
-    const Want want[4] = {
-        {xo, 2, 0, "x"}, {mo, 1, 0, "m"}, {to, 1, 1, "total"}, {wo, 1, 1, "weighted"}};
+    const Want want[4] = {{xo, 2, 0, 'f', "x"},
+                          {mo, 1, 0, 'f', "m"},
+                          {to, 1, 1, 'f', "total"},
+                          {wo, 1, 1, 'f', "weighted"}};
     Py_buffer v[4];
     if (take_buffers(want, v, 4) < 0)
         return NULL;
-    Py_ssize_t rows = v[0].shape[0];
-    if (v[1].shape[0] != rows || v[2].shape[0] != rows || v[3].shape[0] != rows) {
+    if (!same_length(v, 4, 1, v[0].shape[0])) {
         PyErr_SetString(PyExc_ValueError, "m, total and weighted need one entry per row of x");
         release_buffers(v, 4);
         return NULL;
     }
+    Py_ssize_t rows = v[0].shape[0];
     Py_BEGIN_ALLOW_THREADS
     row_sums((const char *)v[0].buf, v[0].strides[0], rows, v[0].shape[1],
              (const float *)v[1].buf, k, lo, clamp, (float *)v[2].buf, (float *)v[3].buf);
@@ -327,14 +493,15 @@ static PyObject *py_cells(PyObject *self, PyObject *args)
     float k, tiny;
     if (!PyArg_ParseTuple(args, "OOfOfO:cells", &co, &mo, &k, &to, &tiny, &oo))
         return NULL;
-    const Want want[4] = {
-        {co, 2, 0, "col_max"}, {mo, 1, 0, "m"}, {to, 1, 0, "total"}, {oo, 2, 1, "out"}};
+    const Want want[4] = {{co, 2, 0, 'f', "col_max"},
+                          {mo, 1, 0, 'f', "m"},
+                          {to, 1, 0, 'f', "total"},
+                          {oo, 2, 1, 'f', "out"}};
     Py_buffer v[4];
     if (take_buffers(want, v, 4) < 0)
         return NULL;
     Py_ssize_t rows = v[0].shape[0];
-    if (v[1].shape[0] != rows || v[2].shape[0] != rows || v[3].shape[0] != rows ||
-        v[3].shape[1] != v[0].shape[1]) {
+    if (!same_length(v, 4, 1, rows) || v[3].shape[1] != v[0].shape[1]) {
         PyErr_SetString(PyExc_ValueError,
                         "out must have col_max's shape, m and total one entry per row");
         release_buffers(v, 4);
@@ -348,9 +515,128 @@ static PyObject *py_cells(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(column_sums_doc,
+"column_sums(x, m, k, lo, total, weighted)\n--\n\n"
+"dim=0: for each column j of the (rows, C) float32 array x, s = (x[:, j] - m[j]) * k\n"
+"clamped below at max(lo, -125); total[j] += sum 2**s, weighted[j] += sum 2**s * s.\n"
+"m is (C,) float32; total and weighted (C,) float64, added to. Releases the GIL.");
+
+static PyObject *py_column_sums(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *xo, *mo, *to, *wo;
+    float k, lo;
+    if (!PyArg_ParseTuple(args, "OOffOO:column_sums", &xo, &mo, &k, &lo, &to, &wo))
+        return NULL;
+    const Want want[4] = {{xo, 2, 0, 'f', "x"},
+                          {mo, 1, 0, 'f', "m"},
+                          {to, 1, 1, 'd', "total"},
+                          {wo, 1, 1, 'd', "weighted"}};
+    Py_buffer v[4];
+    if (take_buffers(want, v, 4) < 0)
+        return NULL;
+    Py_ssize_t c = v[0].shape[1];
+    if (!same_length(v, 4, 1, c)) {
+        PyErr_SetString(PyExc_ValueError, "m, total and weighted need one entry per column");
+        release_buffers(v, 4);
+        return NULL;
+    }
+    float *acc = PyMem_Malloc(2 * (size_t)(c ? c : 1) * sizeof *acc);
+    if (acc == NULL) {
+        release_buffers(v, 4);
+        return PyErr_NoMemory();
+    }
+    Py_BEGIN_ALLOW_THREADS
+    column_sums((const char *)v[0].buf, v[0].strides[0], v[0].shape[0], c,
+                (const float *)v[1].buf, k, lo, acc, acc + c, (double *)v[2].buf,
+                (double *)v[3].buf);
+    Py_END_ALLOW_THREADS
+    PyMem_Free(acc);
+    release_buffers(v, 4);
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(column_probabilities_doc,
+"column_probabilities(x, m, k, inv, p, row_sums)\n--\n\n"
+"dim=0: p[i, j] = 2**((x[i, j] - m[j]) * k) * inv[j] for the (rows, C) float32 array\n"
+"x (0 * inv[j] where the exponent is below -125), into p (rows, C) float32; each\n"
+"row's sum of p into row_sums (rows,) float64. m and inv are (C,) float32.\n"
+"Releases the GIL.");
+
+static PyObject *py_column_probabilities(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *xo, *mo, *io, *po, *ro;
+    float k;
+    if (!PyArg_ParseTuple(args, "OOfOOO:column_probabilities", &xo, &mo, &k, &io, &po, &ro))
+        return NULL;
+    const Want want[5] = {{xo, 2, 0, 'f', "x"},
+                          {mo, 1, 0, 'f', "m"},
+                          {io, 1, 0, 'f', "inv"},
+                          {po, 2, 1, 'f', "p"},
+                          {ro, 1, 1, 'd', "row_sums"}};
+    Py_buffer v[5];
+    if (take_buffers(want, v, 5) < 0)
+        return NULL;
+    Py_ssize_t rows = v[0].shape[0], c = v[0].shape[1];
+    if (v[1].shape[0] != c || v[2].shape[0] != c || v[3].shape[0] != rows ||
+        v[3].shape[1] != c || v[4].shape[0] != rows) {
+        PyErr_SetString(PyExc_ValueError,
+                        "p must have x's shape, m and inv one entry per column, row_sums "
+                        "one per row");
+        release_buffers(v, 5);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    column_probabilities((const char *)v[0].buf, v[0].strides[0], (char *)v[3].buf,
+                         v[3].strides[0], rows, c, (const float *)v[1].buf, k,
+                         (const float *)v[2].buf, (double *)v[4].buf);
+    Py_END_ALLOW_THREADS
+    release_buffers(v, 5);
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(bin_max_doc,
+"bin_max(p, cb, tiny, out)\n--\n\n"
+"out[i, b] = max over p[i, b*cb : (b+1)*cb] (NaN if any is NaN), 0 where that is at\n"
+"most tiny. p is (rows, C) float32, out (rows, ceil(C / cb)) float32. Releases the GIL.");
+
+static PyObject *py_bin_max(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *po, *oo;
+    Py_ssize_t cb;
+    float tiny;
+    if (!PyArg_ParseTuple(args, "OnfO:bin_max", &po, &cb, &tiny, &oo))
+        return NULL;
+    if (cb < 1) {
+        PyErr_SetString(PyExc_ValueError, "cb must be at least 1");
+        return NULL;
+    }
+    const Want want[2] = {{po, 2, 0, 'f', "p"}, {oo, 2, 1, 'f', "out"}};
+    Py_buffer v[2];
+    if (take_buffers(want, v, 2) < 0)
+        return NULL;
+    Py_ssize_t rows = v[0].shape[0], c = v[0].shape[1];
+    if (v[1].shape[0] != rows || v[1].shape[1] != (c + cb - 1) / cb) {
+        PyErr_SetString(PyExc_ValueError, "out must be (rows, ceil(C / cb))");
+        release_buffers(v, 2);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    bin_max_rows((const char *)v[0].buf, v[0].strides[0], (char *)v[1].buf, v[1].strides[0],
+                 rows, c, cb, tiny);
+    Py_END_ALLOW_THREADS
+    release_buffers(v, 2);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"row_sums", py_row_sums, METH_VARARGS, row_sums_doc},
     {"cells", py_cells, METH_VARARGS, cells_doc},
+    {"column_sums", py_column_sums, METH_VARARGS, column_sums_doc},
+    {"column_probabilities", py_column_probabilities, METH_VARARGS, column_probabilities_doc},
+    {"bin_max", py_bin_max, METH_VARARGS, bin_max_doc},
     {NULL, NULL, 0, NULL},
 };
 

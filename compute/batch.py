@@ -37,7 +37,10 @@ single-threaded on its own buffers (see :data:`WORKERS`).
 ``dim=0`` (each column a distribution: normalising across the batch, the
 classic mistake) takes the column maxima first, then sums ``exp(s)`` and
 ``exp(s) * s`` down the columns (float64 across chunks), then a last pass
-normalises for the heatmap and the row sums.
+normalises for the heatmap and the row sums. For float32 on the CPU both of
+those passes are compiled too (``column_sums``, ``column_probabilities`` and
+``bin_max`` in compute/_fused.c): a new T of a (256, 50,257) batch went from
+45-51 to 17.7 ms.
 
 What does not depend on the temperature (maxima, argmax, row sums of
 ``x - max``, non-finite count, the binned column maxima) is kept for the last
@@ -1309,12 +1312,35 @@ class _ColumnKernel(_Kernel):
         self.first_row = torch.full((c,), n, dtype=torch.int64, device=dev)
         self.m: Any = None
         self.inverse_total: Any = None
+        # The compiled passes down the columns (compute/_fused.c), on the same terms as
+        # the rows' (see _RowKernel): float32 on the CPU, 1/T within float32's range.
+        self.fused = (
+            _fused is not None
+            and FUSED_KERNEL
+            and dev == "cpu"
+            and self.cdtype == torch.float32
+            and not self.scale_clamped
+            and (not self.direct or plan.data.strides[1] == plan.data.itemsize)
+        )
+        self.cell_block: np.ndarray | None = None
 
     def passes(self) -> list[Callable[[int, int, _Buffers], None]]:
         return [self.learn, self.sums, self.cells] if self.cold else [self.sums, self.cells]
 
     def _x(self, r0: int, r1: int, buffers: _Buffers) -> Any:
         return None if self.direct else self._stage(r0, r1, buffers)[1]
+
+    def _binned(self, rows: int) -> np.ndarray:
+        """A (rows, column bins) float32 block for a chunk's cells, reused by each chunk
+        (the chunks of dim=0 run one after another)."""
+        if self.cell_block is None:
+            bins = -(-self.plan.c // self.plan.col_bin)
+            self.cell_block = np.empty((self.plan.chunk_rows, bins), dtype=np.float32)
+        return self.cell_block[:rows]
+
+    def _rows(self, r0: int, r1: int, x: Any) -> np.ndarray:
+        """Rows r0..r1 for the compiled passes: staged, or where they lie (direct)."""
+        return self.plan.data[r0:r1] if x is None else x.numpy()
 
     def _max(self) -> Any:
         import torch
@@ -1352,9 +1378,19 @@ class _ColumnKernel(_Kernel):
             # shift (no cancellation with huge logits) and in float64 (it spans C terms).
             shifted = torch.sub(x, m, out=s)
             self.facts.shifted_sum[r0:r1] = _numpy(shifted.sum(dim=1, dtype=torch.float64))
-        s, e = self._exponentials(r0, r1, x, m, buffers, self.cold)
-        self.total += e.sum(dim=0).to(torch.float64)
-        self.weighted += s.mul_(e).sum(dim=0).to(torch.float64)
+        if self.fused:
+            _fused.column_sums(
+                self._rows(r0, r1, x),
+                m.numpy()[0],
+                self.s_scale,
+                self.floor,
+                self.total.numpy(),
+                self.weighted.numpy(),
+            )
+        else:
+            s, e = self._exponentials(r0, r1, x, m, buffers, self.cold)
+            self.total += e.sum(dim=0).to(torch.float64)
+            self.weighted += s.mul_(e).sum(dim=0).to(torch.float64)
         if self.cold:
             # The first row holding each column's max: argmax along dim 0 is slow
             # in torch and numpy (12-50 ns a logit); a compare and a min are not.
@@ -1373,7 +1409,23 @@ class _ColumnKernel(_Kernel):
                     torch.nan
                 )
             self.inverse_total = inverse
-        _, e = self._exponentials(r0, r1, self._x(r0, r1, buffers), self._max(), buffers)
+        x = self._x(r0, r1, buffers)
+        if self.fused:
+            p = buffers.e[: r1 - r0].numpy()
+            _fused.column_probabilities(
+                self._rows(r0, r1, x),
+                self._max().numpy()[0],
+                self.s_scale,
+                self.inverse_total.numpy()[0],
+                p,
+                self.acc.row_sums[r0:r1],
+            )
+            # the heatmap cells, binned as max_pool1d would, 2.8x faster (measured)
+            cells = self._binned(r1 - r0)
+            _fused.bin_max(p, self.plan.col_bin, self.tiny, cells)
+            self.acc._bin(r0, cells)
+            return
+        _, e = self._exponentials(r0, r1, x, self._max(), buffers)
         p = e.mul_(self.inverse_total)
         self.acc.row_sums[r0:r1] = _numpy(p.sum(dim=1))
         if self.plan.col_bin > 1:

@@ -425,9 +425,18 @@ def test_out_of_memory_becomes_a_readable_error(monkeypatch: pytest.MonkeyPatch,
     def exhausted(*args: object, **kwargs: object) -> torch.Tensor:
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 8.00 GiB")
 
+    class Exhausted:  # the compiled passes: what a failed allocation in C raises
+        def __getattr__(self, name: str):
+            def call(*args: object) -> None:
+                raise MemoryError
+
+            return call
+
     # Every path exponentiates (base e or 2); the fused dim=1 path never calls log_softmax.
     monkeypatch.setattr(torch, "exp", exhausted)
     monkeypatch.setattr(torch, "exp2", exhausted)
+    if batch_module._fused is not None:
+        monkeypatch.setattr(batch_module, "_fused", Exhausted())
     with pytest.raises(ComputeMemoryError, match=r"out of memory on cpu .* 4 x 3 batch"):
         batch_statistics(BatchRequest(_logits(4, 3), dim=dim, device="cpu"))
 

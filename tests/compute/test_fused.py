@@ -127,6 +127,67 @@ def test_cells_match_float64(nb: int) -> None:
 
 
 @needs_kernel
+@pytest.mark.parametrize("c", [1, 7, 8, 9, 1000, 50_257])
+def test_column_sums_match_float64(c: int) -> None:
+    # dim=0: each column a distribution over 70 rows (more than one block of 32).
+    rng = np.random.default_rng(c + 1)
+    x = (rng.standard_normal((70, c)) * 4).astype(np.float32)
+    x[3, : c // 2] = -np.inf  # masked entries: clamped, they count as 2^-125
+    m = x.max(axis=0)
+    k = LOG2_E / 0.6
+    total, weighted = np.full(c, 0.5), np.full(c, -0.25)  # added to, not overwritten
+    fused.column_sums(x, m, k, -126.0, total, weighted)
+    s = np.maximum(((x - m).astype(np.float32) * np.float32(k)).astype(np.float64), -125.0)
+    e = np.exp2(s)
+    # Each column's float32 partial sum spans 32 rows before it goes to float64 (the
+    # rows' sums span 16 lanes' terms): 3.6e-7 was the worst of 50,257 columns.
+    np.testing.assert_allclose(total, 0.5 + e.sum(axis=0), rtol=5e-7, atol=0)
+    np.testing.assert_allclose(weighted, -0.25 + (e * s).sum(axis=0), rtol=5e-7, atol=0)
+
+
+@needs_kernel
+def test_column_probabilities_match_float64() -> None:
+    rng = np.random.default_rng(9)
+    x = (rng.standard_normal((5, 300)) * 20).astype(np.float32)
+    m = x.max(axis=0)
+    k = LOG2_E / 0.3
+    inv = (1.0 / rng.uniform(1.0, 4.0, 300)).astype(np.float32)
+    inv[7] = np.nan  # a column whose softmax is NaN: every row holds a NaN probability
+    p = np.full((5, 300), -1.0, np.float32)
+    row_sums = np.zeros(5)
+    fused.column_probabilities(x, m, k, inv, p, row_sums)
+    s = ((x - m).astype(np.float32) * np.float32(k)).astype(np.float64)
+    expected = np.where(s < -125, 0.0, np.exp2(s)) * inv.astype(np.float64)
+    good = np.arange(300) != 7
+    np.testing.assert_allclose(p[:, good], expected[:, good], rtol=4e-7, atol=0)
+    assert np.isnan(p[:, 7]).all() and np.isnan(row_sums).all()
+    inv[7] = 1.0
+    fused.column_probabilities(x, m, k, inv, p, row_sums)
+    expected[:, 7] = np.where(s[:, 7] < -125, 0.0, np.exp2(s[:, 7]))
+    np.testing.assert_allclose(row_sums, expected.sum(axis=1), rtol=3e-7, atol=0)
+    assert (p[s < -125] == 0).all() and (s < -125).any()
+
+
+@needs_kernel
+@pytest.mark.parametrize("cb", [1, 3, 7, 8, 9, 13, 16, 17, 40])
+def test_bin_max_is_max_pooling_with_nan_and_the_threshold(cb: int) -> None:
+    import torch
+    import torch.nn.functional as F
+
+    rng = np.random.default_rng(cb)
+    p = rng.uniform(0.0, 1.0, (4, 1001)).astype(np.float32)
+    p[0, rng.integers(0, 1001, 5)] = np.nan
+    p[1, :] = TINY / 2  # at most tiny: shown as 0
+    p[2, 500] = 5.0
+    out = np.full((4, -(-1001 // cb)), -1.0, np.float32)
+    fused.bin_max(p, cb, TINY, out)
+    pooled = F.max_pool1d(torch.from_numpy(p)[:, None, :], cb, cb, ceil_mode=True)[:, 0, :]
+    expected = F.threshold(pooled, TINY, 0.0).numpy()
+    np.testing.assert_array_equal(out, expected)  # a max is exact: NaN where torch has NaN
+    assert np.isnan(out[0]).sum() >= 1 and (out[1] == 0).all()
+
+
+@needs_kernel
 def test_results_do_not_depend_on_other_threads() -> None:
     # The kernel runs on several workers at once with the interpreter lock released.
     x = np.random.default_rng(2).standard_normal((64, 20_000)).astype(np.float32)
@@ -206,20 +267,25 @@ def test_a_wide_float32_batch_takes_the_compiled_pass(calls: list[str], dtype: s
         calls.clear()
         batch_statistics(BatchRequest(data, t, 1, dtype, "cpu"))
         assert calls.count("row_sums") >= 1 and calls.count("cells") >= 1
+        calls.clear()
+        batch_statistics(BatchRequest(data, t, 0, dtype, "cpu"))  # down the columns
+        assert {"column_sums", "column_probabilities", "bin_max"} <= set(calls)
 
 
 @needs_kernel
 @pytest.mark.parametrize(
-    ("shape", "dtype", "temperature", "why"),
+    ("shape", "dtype", "temperature", "dim", "why"),
     [
-        ((5, 9000), "float64", 1.0, "float64 is computed in float64"),
-        ((5, 300), "float32", 1.0, "every column its own heatmap cell: p is needed"),
-        ((5, 9000), "float32", 1e-300, "1/T beyond float32: s is computed in float64"),
+        ((5, 9000), "float64", 1.0, 1, "float64 is computed in float64"),
+        ((5, 9000), "float64", 1.0, 0, "float64 is computed in float64"),
+        ((5, 300), "float32", 1.0, 1, "every column its own heatmap cell: p is needed"),
+        ((5, 9000), "float32", 1e-300, 1, "1/T beyond float32: s is computed in float64"),
+        ((5, 9000), "float32", 1e-300, 0, "1/T beyond float32: s is computed in float64"),
     ],
 )
 def test_other_batches_take_torchs_kernels(
-    calls: list[str], shape: tuple[int, int], dtype: str, temperature: float, why: str
+    calls: list[str], shape: tuple[int, int], dtype: str, temperature: float, dim: int, why: str
 ) -> None:
     data = np.random.default_rng(4).standard_normal(shape).astype(np.float32)
-    batch_statistics(BatchRequest(data, temperature, 1, dtype, "cpu"))
+    batch_statistics(BatchRequest(data, temperature, dim, dtype, "cpu"))
     assert calls == [], why
