@@ -1,5 +1,7 @@
 /*
- * The fused per-row pass of compute/batch.py at a new temperature, for float32.
+ * The compiled passes of compute/batch.py at a new temperature, for float32:
+ * row_sums and cells for dim=1 (each row a distribution), column_sums,
+ * column_probabilities and bin_max for dim=0 (each column one).
  *
  * For each row i of x and its max m_i, with k = log2(e) / T:
  *
@@ -12,7 +14,9 @@
  * the logits a new temperature needs. With torch's kernels the same takes five
  * passes over chunk buffers (subtract, scale, exp2, two row sums), and torch's
  * exp2 alone costs about 3x the time to read the batch on the 2-core machine.
- * Here every logit is read once and nothing is written.
+ * Here every logit is read once and nothing is written. dim=0 is the same
+ * arithmetic down the columns, and a second pass for the probabilities that
+ * the heatmap and the row sums show.
  *
  * 2^s is a split s = n + f with n = round(s) and |f| <= 1/2, and a polynomial
  * for 2^f (relative error 1.7e-7, about 2 ulp: see P1..P5 below;
@@ -58,8 +62,8 @@ typedef double v4d __attribute__((vector_size(32)));
  * the least maximum relative error (Lawson's iteration in float64, then rounded to
  * float32). Evaluated in float32 with FMAs: at most 2.02 ulp from 2^f, relative
  * 1.7e-7. Cephes's exp2f polynomial, of degree 6, is within 0.93 ulp, but its
- * one more multiply-add per logit made the whole pass 6% slower. 1 + f * P(f) is exactly 1 at f = 0, so the
- * row's max contributes exactly 1 to its sum. */
+ * one more multiply-add per logit made the whole pass 6% slower. 1 + f * P(f) is
+ * exactly 1 at f = 0, so the row's max contributes exactly 1 to its sum. */
 #define P1 1.326472731307149e-3f
 #define P2 9.671512991189957e-3f
 #define P3 5.550733581185341e-2f
