@@ -30,9 +30,9 @@ time than with torch's kernels on the 2-core machine (same runs; docs/performanc
 Without the compiled module, or for float64, full-resolution heatmaps and
 temperatures whose 1/T leaves float32's range, torch's kernels do the same work.
 
-Chunks go to one worker per usable core but one (at least one; every core for
-batches of :data:`ALL_CORES_MIN_ELEMENTS` or more), each running torch
-single-threaded on its own buffers (see :data:`WORKERS`).
+Chunks go to one worker per usable core but one (at least one; every core for the
+compiled pass and for batches of :data:`ALL_CORES_MIN_ELEMENTS` or more), each
+running torch single-threaded on its own buffers (see :data:`WORKERS`).
 
 ``dim=0`` (each column a distribution: normalising across the batch, the
 classic mistake) takes the column maxima first, then sums ``exp(s)`` and
@@ -345,7 +345,7 @@ def _by_rows(
     acc = _Accumulator(plan)
     kernel = _RowKernel(plan, acc)
     chunks = _chunks(plan)
-    workers = _workers(plan, len(chunks))
+    workers = _workers(plan, len(chunks), kernel.fused)
     if kernel.fused and kernel.reads_in_place and not plan.chunk_rows_given:
         chunks = _chunks(plan, _in_place_rows(plan, workers))
     # One torch thread per worker: chunks run side by side instead of every torch
@@ -375,15 +375,17 @@ def _by_rows(
 # single-threaded on its own buffers; they never wait for each other until the
 # last chunk. One core is left to the UI thread (painting, progress) and the
 # rest of the machine: on the 2-core machine one worker took 0.81x the time of
-# two (per-round range 0.65..0.96). The compiled pass (compute/_fused.c) is
-# arithmetic rather than memory traffic, yet a second worker gained nothing there
-# either: median 6.63 vs 6.55 ms for a new T of (256, 50,257), 30 alternating rounds,
-# and 9.9 ms right after a 2-thread torch call, whose OpenMP thread still spins on
-# the second core (2 workers ran 4.2-9.4 ms in one make bench, 1 worker 5.6-7.4).
+# two (per-round range 0.65..0.96). The compiled pass (compute/_fused.c) reads each
+# logit once and is arithmetic, not memory traffic: it takes every core. For a new T
+# of (256, 50,257), 2 workers against 1: 0.70x in a quiet make bench (per-round
+# 0.64..0.80), 0.87-1.09x in busy ones, where the second core was taken (the median
+# over seven runs: 5.94 against 6.08 ms); 1.5x slower right after a 2-thread torch
+# call, whose OpenMP thread still spins on the second core (not the app's case: its
+# UI process runs torch single-threaded).
 WORKERS: int | None = None
 """Chunk workers for dim=1 on the CPU; None: the usable cores minus one (all of them
-from :data:`ALL_CORES_MIN_ELEMENTS` logits), at least 1 and at most
-:data:`DEFAULT_MAX_WORKERS`. Counted from the cores, not
+for the compiled pass, and from :data:`ALL_CORES_MIN_ELEMENTS` logits), at least 1
+and at most :data:`DEFAULT_MAX_WORKERS`. Counted from the cores, not
 ``torch.get_num_threads()``, so a UI process that runs torch single-threaded for its
 small vectors keeps its parallel batches."""
 DEFAULT_MAX_WORKERS = 4
@@ -402,18 +404,19 @@ ALL_CORES_MIN_ELEMENTS = 1 << 24
 is read from main memory, and one core's share of its bandwidth is what holds a
 worker back: there no core is left out. A new T of a (2,671, 50,257) float32 batch
 in memory, compiled pass: 73 ms on 1 worker, 57 ms on 2; of a 1 GiB memory-mapped
-one: 219 -> 147 ms (torch's kernels: 403 -> 256 ms). A (256, 50,257) batch (51 MB)
-gained nothing from the second worker (see :data:`WORKERS`)."""
+one: 219 -> 147 ms (torch's kernels: 403 -> 256 ms)."""
 
 
-def _workers(plan: _Plan, chunks: int) -> int:
+def _workers(plan: _Plan, chunks: int, compiled: bool = False) -> int:
+    """Chunk workers for dim=1 (see :data:`WORKERS`); ``compiled``: the chunks run
+    compute/_fused.c."""
     if plan.device != "cpu" or plan.n * plan.c < PARALLEL_MIN_ELEMENTS:
         return 1
     if WORKERS is not None:
         wanted = WORKERS
     else:
-        spare = 0 if plan.n * plan.c >= ALL_CORES_MIN_ELEMENTS else 1
-        wanted = min(_usable_cores() - spare, DEFAULT_MAX_WORKERS)
+        every_core = compiled or plan.n * plan.c >= ALL_CORES_MIN_ELEMENTS
+        wanted = min(_usable_cores() - (0 if every_core else 1), DEFAULT_MAX_WORKERS)
     return max(1, min(wanted, chunks))
 
 

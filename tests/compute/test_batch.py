@@ -779,6 +779,17 @@ def test_default_workers_by_cores(
     assert batch_module._workers(plan, chunks) == expected
 
 
+@pytest.mark.parametrize(("cores", "expected"), [(1, 1), (2, 2), (3, 3), (16, 4)])
+def test_the_compiled_pass_takes_every_core(
+    monkeypatch: pytest.MonkeyPatch, cores: int, expected: int
+) -> None:
+    """It is arithmetic on one core per worker: none is left out (still at most 4)."""
+    monkeypatch.setattr(batch_module, "_usable_cores", lambda: cores)
+    plan = batch_module._plan(BatchRequest(_logits(2000, 2000), device="cpu"), chunk_rows=None)
+    assert batch_module._workers(plan, 50, compiled=True) == expected
+    assert batch_module._workers(plan, 50) == max(1, min(cores - 1, 4))
+
+
 @pytest.mark.parametrize(
     ("cores", "rows", "expected"), [(2, 4096, 2), (2, 4095, 1), (16, 4096, 4), (1, 4096, 1)]
 )
