@@ -25,6 +25,7 @@ Per round, back to back:
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import numpy as np
 
@@ -66,21 +67,21 @@ def run(report: Report, rounds: int) -> None:
     fewer = max(1, batch_module._usable_cores() - 1)
     fewer_name = f"app, new T, {fewer} worker{'s' if fewer > 1 else ''}, a core left free"
 
-    def app_fewer_workers() -> None:
-        before = batch_module.WORKERS
-        batch_module.WORKERS = fewer
-        try:
-            app()
-        finally:
-            batch_module.WORKERS = before
+    def app_with(name: str, value: object) -> Callable[[], None]:
+        """``app`` with one of batch.py's settings changed for the call."""
 
-    def app_torch_kernels() -> None:
-        before = batch_module.FUSED_KERNEL
-        batch_module.FUSED_KERNEL = False
-        try:
-            app()
-        finally:
-            batch_module.FUSED_KERNEL = before
+        def run_app() -> None:
+            before = getattr(batch_module, name)
+            setattr(batch_module, name, value)
+            try:
+                app()
+            finally:
+                setattr(batch_module, name, before)
+
+        return run_app
+
+    app_fewer_workers = app_with("WORKERS", fewer)
+    app_torch_kernels = app_with("FUSED_KERNEL", False)
 
     def reference() -> None:
         z = x / next(temperatures)
