@@ -720,6 +720,17 @@ class _Kernel:
             and not self.needs_x
             and self.file is None
         )
+        # The compiled passes (compute/_fused.c) where they were built: float32 on the
+        # CPU, with 1/T within float32's range (outside it s is computed in float64),
+        # reading rows whose columns are contiguous. Each layout may narrow this.
+        self.compiled = (
+            _fused is not None
+            and FUSED_KERNEL
+            and dev == "cpu"
+            and self.cdtype == torch.float32
+            and not self.scale_clamped
+            and (not self.direct or plan.data.strides[1] == plan.data.itemsize)
+        )
 
     def close(self) -> None:
         if self.file is not None:
@@ -897,14 +908,9 @@ class _RowKernel(_Kernel):
         # Full-resolution heatmap cells need p itself, and an exactly computed s
         # (1/T out of range) needs float64: those take torch's kernels.
         self.fused = (
-            _fused is not None
-            and FUSED_KERNEL
-            and plan.device == "cpu"
+            self.compiled
             and self.facts.resident is None  # (tests run the GPU's kept copy on the CPU)
-            and self.cdtype == torch.float32
             and not self.heat_full
-            and not self.scale_clamped
-            and (not self.direct or plan.data.strides[1] == plan.data.itemsize)
         )
         if self.fused:  # the compiled pass writes the sums through these views
             self.total_np, self.weighted_np = self.total.numpy(), self.weighted.numpy()
@@ -1315,16 +1321,6 @@ class _ColumnKernel(_Kernel):
         self.first_row = torch.full((c,), n, dtype=torch.int64, device=dev)
         self.m: Any = None
         self.inverse_total: Any = None
-        # The compiled passes down the columns (compute/_fused.c), on the same terms as
-        # the rows' (see _RowKernel): float32 on the CPU, 1/T within float32's range.
-        self.fused = (
-            _fused is not None
-            and FUSED_KERNEL
-            and dev == "cpu"
-            and self.cdtype == torch.float32
-            and not self.scale_clamped
-            and (not self.direct or plan.data.strides[1] == plan.data.itemsize)
-        )
         self.cell_block: np.ndarray | None = None
 
     def passes(self) -> list[Callable[[int, int, _Buffers], None]]:
@@ -1381,7 +1377,7 @@ class _ColumnKernel(_Kernel):
             # shift (no cancellation with huge logits) and in float64 (it spans C terms).
             shifted = torch.sub(x, m, out=s)
             self.facts.shifted_sum[r0:r1] = _numpy(shifted.sum(dim=1, dtype=torch.float64))
-        if self.fused:
+        if self.compiled:
             _fused.column_sums(
                 self._rows(r0, r1, x),
                 m.numpy()[0],
@@ -1413,7 +1409,7 @@ class _ColumnKernel(_Kernel):
                 )
             self.inverse_total = inverse
         x = self._x(r0, r1, buffers)
-        if self.fused:
+        if self.compiled:
             p = buffers.e[: r1 - r0].numpy()
             _fused.column_probabilities(
                 self._rows(r0, r1, x),
