@@ -517,8 +517,11 @@ def _assert_fused_matches(result, ref: dict[str, np.ndarray], tol: dict[str, flo
     np.testing.assert_array_equal(result.argmax, ref["argmax"])
     np.testing.assert_allclose(result.row_sums, ref["row_sums"], atol=1e-6, rtol=0)
     if "cross_entropy" in ref:
+        # Relative: a loss of hundreds of nats (a low T) is mostly s = (x - max) / T,
+        # computed in float32 with 1/T rounded to float32: two roundings of 2^-24 each.
+        # 1.4e-7 was found (T = 0.0234, label smoothing 1: 285.86595 against 285.86591).
         np.testing.assert_allclose(
-            result.cross_entropy, ref["cross_entropy"], atol=tol["cross_entropy"], rtol=1e-7
+            result.cross_entropy, ref["cross_entropy"], atol=tol["cross_entropy"], rtol=2.5e-7
         )
 
 
