@@ -1,7 +1,7 @@
 /*
  * The compiled passes of compute/batch.py at a new temperature, for float32:
- * row_sums and cells for dim=1 (each row a distribution), column_sums,
- * column_probabilities and bin_max for dim=0 (each column one).
+ * row_sums and cells for dim=1 (each row a distribution), column_sums and
+ * column_cells for dim=0 (each column one).
  *
  * For each row i of x and its max m_i, with k = log2(e) / T:
  *
@@ -16,7 +16,7 @@
  * exp2 alone costs about 3x the time to read the batch on the 2-core machine.
  * Here every logit is read once and nothing is written. dim=0 is the same
  * arithmetic down the columns, and a second pass for the probabilities that
- * the heatmap and the row sums show.
+ * the heatmap and the row sums show (max-pooled into the cells row by row).
  *
  * 2^s is a split s = n + f with n = round(s) and |f| <= 1/2, and a polynomial
  * for 2^f (relative error 1.7e-7, about 2 ulp: see P1..P5 below;
@@ -241,20 +241,22 @@ static void cell_rows(const char *cm, Py_ssize_t cm_stride, char *out, Py_ssize_
 
 /* Per column j over the rows of x: total[j] += sum 2^s, weighted[j] += sum 2^s * s, with
  * s = max((x_ij - m_j) * k, lo). The rows are added in float32 per column over blocks
- * of COLUMN_BLOCK rows (acc_s, acc_w: c floats each), then into the float64 totals. */
-#define COLUMN_BLOCK 32
+ * of `block` rows (acc_s, acc_w: c floats each), then into the float64 totals. batch.py
+ * passes its chunk's rows: one call over a range of columns then adds each column in
+ * the same order as a call per chunk over every column (workers split the columns). */
+#define COLUMN_BLOCK 32 /* the default block */
 
 CLONES
 static void column_sums(const char *x, Py_ssize_t row_stride, Py_ssize_t rows, Py_ssize_t c,
-                        const float *m, float k, float lo, float *acc_s, float *acc_w,
-                        double *total, double *weighted)
+                        const float *m, float k, float lo, Py_ssize_t block, float *acc_s,
+                        float *acc_w, double *total, double *weighted)
 {
     if (lo < LOWEST)
         lo = LOWEST;
     const v8f kv = {k, k, k, k, k, k, k, k};
     const v8f lov = {lo, lo, lo, lo, lo, lo, lo, lo};
-    for (Py_ssize_t r0 = 0; r0 < rows; r0 += COLUMN_BLOCK) {
-        Py_ssize_t r1 = r0 + COLUMN_BLOCK < rows ? r0 + COLUMN_BLOCK : rows;
+    for (Py_ssize_t r0 = 0; r0 < rows; r0 += block) {
+        Py_ssize_t r1 = r0 + block < rows ? r0 + block : rows;
         memset(acc_s, 0, (size_t)c * sizeof *acc_s);
         memset(acc_w, 0, (size_t)c * sizeof *acc_w);
         for (Py_ssize_t i = r0; i < r1; i++) {
@@ -286,46 +288,40 @@ static void column_sums(const char *x, Py_ssize_t row_stride, Py_ssize_t rows, P
     }
 }
 
-/* Per row i of x: p_ij = 2^s_ij * inv[j] (inv = 1 / S_j, NaN for a column whose softmax
- * is NaN), 0 * inv[j] where s < -125; the row's sum of p into row_sums[i] (float64). */
-CLONES
-static void column_probabilities(const char *x, Py_ssize_t row_stride, char *p,
-                                 Py_ssize_t p_stride, Py_ssize_t rows, Py_ssize_t c,
-                                 const float *m, float k, const float *inv, double *row_sums)
+/* One row of x: p_j = 2^s_j * inv[j] (inv = 1 / S_j, NaN for a column whose softmax is
+ * NaN), 0 * inv[j] where s < -125, into dst; returns the row's sum of p (float64). */
+static inline __attribute__((always_inline)) double probability_row(
+    const float *row, float *dst, Py_ssize_t c, const float *m, float k, const float *inv)
 {
     const float lo = LOWEST;
     const v8f kv = {k, k, k, k, k, k, k, k};
     const v8f lov = {lo, lo, lo, lo, lo, lo, lo, lo};
     const v8f zero = {0};
-    for (Py_ssize_t i = 0; i < rows; i++) {
-        const float *row = (const float *)(x + i * row_stride);
-        float *dst = (float *)(p + i * p_stride);
-        v4d sum[2] = {{0}};
-        Py_ssize_t j = 0;
-        for (; j + BLOCK <= c; j += BLOCK) {
-            v8f part = zero;
-            for (int b = 0; b < BLOCK; b += 8) {
-                v8f mv, iv;
-                memcpy(&mv, m + j + b, sizeof mv);
-                memcpy(&iv, inv + j + b, sizeof iv);
-                v8f s = shifted_v8(row + j + b, mv, kv, lov, 0);
-                v8i sunk = s < lov;
-                v8f e = exp2_v8((v8f)(((v8i)lov & sunk) | ((v8i)s & ~sunk)));
-                v8f q = (v8f)((v8i)e & ~sunk) * iv;
-                memcpy(dst + j + b, &q, sizeof q);
-                part += q;
-            }
-            widen_add(sum, part);
+    v4d sum[2] = {{0}};
+    Py_ssize_t j = 0;
+    for (; j + BLOCK <= c; j += BLOCK) {
+        v8f part = zero;
+        for (int b = 0; b < BLOCK; b += 8) {
+            v8f mv, iv;
+            memcpy(&mv, m + j + b, sizeof mv);
+            memcpy(&iv, inv + j + b, sizeof iv);
+            v8f s = shifted_v8(row + j + b, mv, kv, lov, 0);
+            v8i sunk = s < lov;
+            v8f e = exp2_v8((v8f)(((v8i)lov & sunk) | ((v8i)s & ~sunk)));
+            v8f q = (v8f)((v8i)e & ~sunk) * iv;
+            memcpy(dst + j + b, &q, sizeof q);
+            part += q;
         }
-        double total = wide_sum(sum);
-        for (; j < c; j++) {
-            float s = shifted_1(row[j], m[j], k, lo, 0);
-            float q = (s < lo ? 0.0f : exp2_1(s)) * inv[j];
-            dst[j] = q;
-            total += q;
-        }
-        row_sums[i] = total;
+        widen_add(sum, part);
     }
+    double total = wide_sum(sum);
+    for (; j < c; j++) {
+        float s = shifted_1(row[j], m[j], k, lo, 0);
+        float q = (s < lo ? 0.0f : exp2_1(s)) * inv[j];
+        dst[j] = q;
+        total += q;
+    }
+    return total;
 }
 
 #if defined(__clang__)
@@ -346,45 +342,58 @@ static inline float nanmax_1(float a, float b)
     return (b > a || b != b) ? b : a;
 }
 
-/* Heatmap cells from probabilities: per row, the max (NaN if any) over each run of cb
+/* Heatmap cells of one row of probabilities: the max (NaN if any) over each run of cb
  * columns (the last run may be shorter), 0 where that max is at most tiny. A run of 8
  * or more is read as vectors, the last one overlapping the one before (a max does not
- * mind seeing a column twice). */
-CLONES
-static void bin_max_rows(const char *p, Py_ssize_t p_stride, char *out, Py_ssize_t out_stride,
-                         Py_ssize_t rows, Py_ssize_t c, Py_ssize_t cb, float tiny)
+ * mind seeing a column twice). Across the 8 lanes it uses shuffles: a scalar loop there
+ * was 3.5x slower than torch's max_pool1d, the shuffles 2.8x faster. */
+static inline __attribute__((always_inline)) void bin_max_row(
+    const float *row, float *dst, Py_ssize_t c, Py_ssize_t cb, float tiny)
 {
     Py_ssize_t nb = (c + cb - 1) / cb;
-    for (Py_ssize_t i = 0; i < rows; i++) {
-        const float *row = (const float *)(p + i * p_stride);
-        float *dst = (float *)(out + i * out_stride);
-        for (Py_ssize_t b = 0; b < nb; b++) {
-            Py_ssize_t start = b * cb, end = start + cb < c ? start + cb : c;
-            float mx;
-            if (end - start >= 8) {
-                v8f v, w;
-                memcpy(&v, row + start, sizeof v);
-                Py_ssize_t j = start + 8;
-                for (; j + 8 <= end; j += 8) {
-                    memcpy(&w, row + j, sizeof w);
-                    v = nanmax_v8(v, w);
-                }
-                if (j < end) {
-                    memcpy(&w, row + end - 8, sizeof w);
-                    v = nanmax_v8(v, w);
-                }
-                /* across the lanes in three steps, without a branch */
-                v = nanmax_v8(v, SHUFFLE(v, 4, 5, 6, 7, 0, 1, 2, 3));
-                v = nanmax_v8(v, SHUFFLE(v, 2, 3, 0, 1, 6, 7, 4, 5));
-                v = nanmax_v8(v, SHUFFLE(v, 1, 0, 3, 2, 5, 4, 7, 6));
-                mx = v[0];
-            } else {
-                mx = row[start];
-                for (Py_ssize_t j = start + 1; j < end; j++)
-                    mx = nanmax_1(mx, row[j]);
+    for (Py_ssize_t b = 0; b < nb; b++) {
+        Py_ssize_t start = b * cb, end = start + cb < c ? start + cb : c;
+        float mx;
+        if (end - start >= 8) {
+            v8f v, w;
+            memcpy(&v, row + start, sizeof v);
+            Py_ssize_t j = start + 8;
+            for (; j + 8 <= end; j += 8) {
+                memcpy(&w, row + j, sizeof w);
+                v = nanmax_v8(v, w);
             }
-            dst[b] = mx <= tiny ? 0.0f : mx;
+            if (j < end) {
+                memcpy(&w, row + end - 8, sizeof w);
+                v = nanmax_v8(v, w);
+            }
+            /* across the lanes in three steps, without a branch */
+            v = nanmax_v8(v, SHUFFLE(v, 4, 5, 6, 7, 0, 1, 2, 3));
+            v = nanmax_v8(v, SHUFFLE(v, 2, 3, 0, 1, 6, 7, 4, 5));
+            v = nanmax_v8(v, SHUFFLE(v, 1, 0, 3, 2, 5, 4, 7, 6));
+            mx = v[0];
+        } else {
+            mx = row[start];
+            for (Py_ssize_t j = start + 1; j < end; j++)
+                mx = nanmax_1(mx, row[j]);
         }
+        dst[b] = mx <= tiny ? 0.0f : mx;
+    }
+}
+
+/* dim=0's heatmap cells and row sums, row by row: p of the row into `scratch` (c floats,
+ * still in cache when it is max-pooled), its sum into row_sums[i], the max of each run of
+ * cb columns into the row's cells. p itself is never stored: written for a whole chunk
+ * and read back it was a second trip through memory, and a call per pass. */
+CLONES
+static void column_cells(const char *x, Py_ssize_t row_stride, char *out, Py_ssize_t out_stride,
+                         Py_ssize_t rows, Py_ssize_t c, const float *m, float k,
+                         const float *inv, Py_ssize_t cb, float tiny, float *scratch,
+                         double *row_sums)
+{
+    for (Py_ssize_t i = 0; i < rows; i++) {
+        const float *row = (const float *)(x + i * row_stride);
+        row_sums[i] = probability_row(row, scratch, c, m, k, inv);
+        bin_max_row(scratch, (float *)(out + i * out_stride), c, cb, tiny);
     }
 }
 
@@ -520,18 +529,24 @@ static PyObject *py_cells(PyObject *self, PyObject *args)
 }
 
 PyDoc_STRVAR(column_sums_doc,
-"column_sums(x, m, k, lo, total, weighted)\n--\n\n"
+"column_sums(x, m, k, lo, total, weighted, block=32)\n--\n\n"
 "dim=0: for each column j of the (rows, C) float32 array x, s = (x[:, j] - m[j]) * k\n"
-"clamped below at max(lo, -125); total[j] += sum 2**s, weighted[j] += sum 2**s * s.\n"
-"m is (C,) float32; total and weighted (C,) float64, added to. Releases the GIL.");
+"clamped below at max(lo, -125); total[j] += sum 2**s, weighted[j] += sum 2**s * s,\n"
+"added in float32 over each block of rows, then in float64. m is (C,) float32; total\n"
+"and weighted (C,) float64, added to. Releases the GIL.");
 
 static PyObject *py_column_sums(PyObject *self, PyObject *args)
 {
     (void)self;
     PyObject *xo, *mo, *to, *wo;
     float k, lo;
-    if (!PyArg_ParseTuple(args, "OOffOO:column_sums", &xo, &mo, &k, &lo, &to, &wo))
+    Py_ssize_t block = COLUMN_BLOCK;
+    if (!PyArg_ParseTuple(args, "OOffOO|n:column_sums", &xo, &mo, &k, &lo, &to, &wo, &block))
         return NULL;
+    if (block < 1) {
+        PyErr_SetString(PyExc_ValueError, "block must be at least 1");
+        return NULL;
+    }
     const Want want[4] = {{xo, 2, 0, 'f', "x"},
                           {mo, 1, 0, 'f', "m"},
                           {to, 1, 1, 'd', "total"},
@@ -552,7 +567,7 @@ static PyObject *py_column_sums(PyObject *self, PyObject *args)
     }
     Py_BEGIN_ALLOW_THREADS
     column_sums((const char *)v[0].buf, v[0].strides[0], v[0].shape[0], c,
-                (const float *)v[1].buf, k, lo, acc, acc + c, (double *)v[2].buf,
+                (const float *)v[1].buf, k, lo, block, acc, acc + c, (double *)v[2].buf,
                 (double *)v[3].buf);
     Py_END_ALLOW_THREADS
     PyMem_Free(acc);
@@ -560,78 +575,56 @@ static PyObject *py_column_sums(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-PyDoc_STRVAR(column_probabilities_doc,
-"column_probabilities(x, m, k, inv, p, row_sums)\n--\n\n"
-"dim=0: p[i, j] = 2**((x[i, j] - m[j]) * k) * inv[j] for the (rows, C) float32 array\n"
-"x (0 * inv[j] where the exponent is below -125), into p (rows, C) float32; each\n"
-"row's sum of p into row_sums (rows,) float64. m and inv are (C,) float32.\n"
-"Releases the GIL.");
+PyDoc_STRVAR(column_cells_doc,
+"column_cells(x, m, k, inv, cb, tiny, out, row_sums)\n--\n\n"
+"dim=0, per row i of the (rows, C) float32 array x: p[j] = 2**((x[i, j] - m[j]) * k)\n"
+"* inv[j] (0 * inv[j] where the exponent is below -125); row_sums[i] = sum p (float64);\n"
+"out[i, b] = max of p over columns b*cb .. (b+1)*cb (NaN if any is NaN), 0 where that is\n"
+"at most tiny. m and inv are (C,) float32, out (rows, ceil(C / cb)) float32, row_sums\n"
+"(rows,) float64. Releases the GIL.");
 
-static PyObject *py_column_probabilities(PyObject *self, PyObject *args)
+static PyObject *py_column_cells(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *xo, *mo, *io, *po, *ro;
-    float k;
-    if (!PyArg_ParseTuple(args, "OOfOOO:column_probabilities", &xo, &mo, &k, &io, &po, &ro))
+    PyObject *xo, *mo, *io, *oo, *ro;
+    float k, tiny;
+    Py_ssize_t cb;
+    if (!PyArg_ParseTuple(args, "OOfOnfOO:column_cells", &xo, &mo, &k, &io, &cb, &tiny, &oo,
+                          &ro))
         return NULL;
+    if (cb < 1) {
+        PyErr_SetString(PyExc_ValueError, "cb must be at least 1");
+        return NULL;
+    }
     const Want want[5] = {{xo, 2, 0, 'f', "x"},
                           {mo, 1, 0, 'f', "m"},
                           {io, 1, 0, 'f', "inv"},
-                          {po, 2, 1, 'f', "p"},
+                          {oo, 2, 1, 'f', "out"},
                           {ro, 1, 1, 'd', "row_sums"}};
     Py_buffer v[5];
     if (take_buffers(want, v, 5) < 0)
         return NULL;
     Py_ssize_t rows = v[0].shape[0], c = v[0].shape[1];
     if (v[1].shape[0] != c || v[2].shape[0] != c || v[3].shape[0] != rows ||
-        v[3].shape[1] != c || v[4].shape[0] != rows) {
+        v[3].shape[1] != (c + cb - 1) / cb || v[4].shape[0] != rows) {
         PyErr_SetString(PyExc_ValueError,
-                        "p must have x's shape, m and inv one entry per column, row_sums "
-                        "one per row");
+                        "out must be (rows, ceil(C / cb)), m and inv one entry per column, "
+                        "row_sums one per row");
         release_buffers(v, 5);
         return NULL;
     }
+    float *scratch = PyMem_Malloc((size_t)(c ? c : 1) * sizeof *scratch);
+    if (scratch == NULL) {
+        release_buffers(v, 5);
+        return PyErr_NoMemory();
+    }
     Py_BEGIN_ALLOW_THREADS
-    column_probabilities((const char *)v[0].buf, v[0].strides[0], (char *)v[3].buf,
-                         v[3].strides[0], rows, c, (const float *)v[1].buf, k,
-                         (const float *)v[2].buf, (double *)v[4].buf);
+    column_cells((const char *)v[0].buf, v[0].strides[0], (char *)v[3].buf, v[3].strides[0],
+                 rows, c, (const float *)v[1].buf, k, (const float *)v[2].buf, cb, tiny,
+                 scratch, (double *)v[4].buf);
     Py_END_ALLOW_THREADS
+    PyMem_Free(scratch);
     release_buffers(v, 5);
-    Py_RETURN_NONE;
-}
-
-PyDoc_STRVAR(bin_max_doc,
-"bin_max(p, cb, tiny, out)\n--\n\n"
-"out[i, b] = max over p[i, b*cb : (b+1)*cb] (NaN if any is NaN), 0 where that is at\n"
-"most tiny. p is (rows, C) float32, out (rows, ceil(C / cb)) float32. Releases the GIL.");
-
-static PyObject *py_bin_max(PyObject *self, PyObject *args)
-{
-    (void)self;
-    PyObject *po, *oo;
-    Py_ssize_t cb;
-    float tiny;
-    if (!PyArg_ParseTuple(args, "OnfO:bin_max", &po, &cb, &tiny, &oo))
-        return NULL;
-    if (cb < 1) {
-        PyErr_SetString(PyExc_ValueError, "cb must be at least 1");
-        return NULL;
-    }
-    const Want want[2] = {{po, 2, 0, 'f', "p"}, {oo, 2, 1, 'f', "out"}};
-    Py_buffer v[2];
-    if (take_buffers(want, v, 2) < 0)
-        return NULL;
-    Py_ssize_t rows = v[0].shape[0], c = v[0].shape[1];
-    if (v[1].shape[0] != rows || v[1].shape[1] != (c + cb - 1) / cb) {
-        PyErr_SetString(PyExc_ValueError, "out must be (rows, ceil(C / cb))");
-        release_buffers(v, 2);
-        return NULL;
-    }
-    Py_BEGIN_ALLOW_THREADS
-    bin_max_rows((const char *)v[0].buf, v[0].strides[0], (char *)v[1].buf, v[1].strides[0],
-                 rows, c, cb, tiny);
-    Py_END_ALLOW_THREADS
-    release_buffers(v, 2);
     Py_RETURN_NONE;
 }
 
@@ -639,8 +632,7 @@ static PyMethodDef methods[] = {
     {"row_sums", py_row_sums, METH_VARARGS, row_sums_doc},
     {"cells", py_cells, METH_VARARGS, cells_doc},
     {"column_sums", py_column_sums, METH_VARARGS, column_sums_doc},
-    {"column_probabilities", py_column_probabilities, METH_VARARGS, column_probabilities_doc},
-    {"bin_max", py_bin_max, METH_VARARGS, bin_max_doc},
+    {"column_cells", py_column_cells, METH_VARARGS, column_cells_doc},
     {NULL, NULL, 0, NULL},
 };
 

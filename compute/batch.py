@@ -38,9 +38,11 @@ running torch single-threaded on its own buffers (see :data:`WORKERS`).
 classic mistake) takes the column maxima first, then sums ``exp(s)`` and
 ``exp(s) * s`` down the columns (float64 across chunks), then a last pass
 normalises for the heatmap and the row sums. For float32 on the CPU both of
-those passes are compiled too (``column_sums``, ``column_probabilities`` and
-``bin_max`` in compute/_fused.c): a new T of a (256, 50,257) batch went from
-45-51 to 17.7 ms.
+those passes are compiled too (``column_sums`` and ``column_cells`` in
+compute/_fused.c) and run on every core, S and W split by columns and the cells
+by rows: a new T of a (256, 50,257) batch went from 45-51 to 17.7 ms on one
+core; two workers take 0.79-0.85x of one's time on the 2-core machine (its
+scheduler starts a woken helper up to 5 ms late here: docs/performance.md).
 
 What does not depend on the temperature (maxima, argmax, row sums of
 ``x - max``, non-finite count, the binned column maxima) is kept for the last
@@ -359,7 +361,15 @@ def _by_rows(
                 kernel.run(r0, r1, buffers)
                 progress(r1 / plan.n)
         else:
-            _run_parallel(kernel, chunks, workers, cancelled, progress)
+            _run_parallel(
+                kernel.run,
+                chunks,
+                workers,
+                buffers=kernel.buffers,
+                total=plan.n,
+                cancelled=cancelled,
+                progress=progress,
+            )
         entropy, max_probability, argmax, overflow = kernel.finish()
     progress(1.0)
     return acc.result(request, entropy, max_probability, argmax, overflow)
@@ -441,14 +451,19 @@ def _usable_cores() -> int:
 
 
 def _run_parallel(
-    kernel: _RowKernel,
-    chunks: list[tuple[int, int]],
+    run: Callable[[int, int, Any], None],
+    spans: list[tuple[int, int]],
     workers: int,
+    *,
+    buffers: Callable[[], Any],
+    total: int,
     cancelled: Callable[[], bool],
     progress: Callable[[float], None],
 ) -> None:
-    """Chunks on ``workers`` threads (compute/chunk_threads.py): this one and helpers
-    kept between batches, each taking the next chunk when it finishes one.
+    """``run(a, b, buffers)`` for each span (row chunks, or dim=0's column ranges) on
+    ``workers`` threads (compute/chunk_threads.py): this one and helpers kept between
+    batches, each taking the next span when it finishes one, with its own
+    ``buffers()``; ``total``: what the spans cover, for progress.
 
     Each finished chunk is reported on one queue. Waiting instead on the set of
     pending futures (``concurrent.futures.wait``) cost O(pending) per completion,
@@ -458,7 +473,7 @@ def _run_parallel(
     queue (interleaved, same process).
     """
     try:
-        run_chunks(kernel.run, chunks, workers, kernel.buffers, kernel.plan.n, cancelled, progress)
+        run_chunks(run, spans, workers, buffers, total, cancelled, progress)
     except Cancelled:
         raise BatchCancelled("batch statistics cancelled") from None
 
@@ -1231,16 +1246,53 @@ def _by_columns(
     kernel = _ColumnKernel(plan, acc)
     buffers = kernel.buffers()
     passes = kernel.passes()
+    chunks = _chunks(plan)
+    # The compiled passes take every core: S and W split by columns (each column is
+    # added in the same order as on one thread: the same results to the bit), the
+    # cells by rows (each row's own). The first view's facts and torch's kernels run
+    # on this thread, chunk after chunk.
+    workers = _workers(plan, len(chunks), compiled=True) if kernel.compiled else 1
     with contextlib.closing(kernel), torch_threads(1 if plan.device == "cpu" else None):
         for i, run in enumerate(passes):
-            for r0, r1 in _chunks(plan):
-                if cancelled():
-                    raise BatchCancelled("batch statistics cancelled")
-                run(r0, r1, buffers)
-                progress((i + r1 / plan.n) / len(passes))
+
+            def step(done: float, i: int = i) -> None:
+                progress((i + done) / len(passes))
+
+            if run == kernel.sums and kernel.sums_by_columns:
+                kernel.ready_for_sums()
+                spans = _column_spans(plan.c, 4 * workers)
+                task, covered = kernel.column_sums, plan.c
+            elif run == kernel.cells and kernel.compiled:
+                kernel.ready_for_cells()
+                rows = _in_place_rows(plan, workers) if kernel.direct else plan.chunk_rows
+                spans, task, covered = _chunks(plan, rows), kernel.cells, plan.n
+            else:
+                for r0, r1 in chunks:
+                    if cancelled():
+                        raise BatchCancelled("batch statistics cancelled")
+                    run(r0, r1, buffers)
+                    step(r1 / plan.n)
+                continue
+            _run_parallel(
+                task,
+                spans,
+                workers,
+                buffers=kernel.buffers,
+                total=covered,
+                cancelled=cancelled,
+                progress=step,
+            )
         entropy, max_probability, argmax, overflow = kernel.finish()
     progress(1.0)
     return acc.result(request, entropy, max_probability, argmax, overflow)
+
+
+def _column_spans(c: int, parts: int) -> list[tuple[int, int]]:
+    """About ``parts`` column ranges, each a multiple of 64 columns but the last (the
+    float64 sums of neighbouring ranges then never share a cache line)."""
+    per_part = -(-c // parts)
+    width = max(64, -(-per_part // 64) * 64)
+    return [(c0, min(c0 + width, c)) for c0 in range(0, c, width)]
 
 
 class _ColumnKernel(_Kernel):
@@ -1279,21 +1331,15 @@ class _ColumnKernel(_Kernel):
         self.first_row = torch.full((c,), n, dtype=torch.int64, device=dev)
         self.m: Any = None
         self.inverse_total: Any = None
-        self.cell_block: np.ndarray | None = None
+        # Warm, rows read where they lie: S and W can be split by columns (the first
+        # view also learns per-row facts, and staged rows are staged whole).
+        self.sums_by_columns = self.compiled and self.direct and not self.cold
 
     def passes(self) -> list[Callable[[int, int, _Buffers], None]]:
         return [self.learn, self.sums, self.cells] if self.cold else [self.sums, self.cells]
 
     def _x(self, r0: int, r1: int, buffers: _Buffers) -> Any:
         return None if self.direct else self._stage(r0, r1, buffers)[1]
-
-    def _binned(self, rows: int) -> np.ndarray:
-        """A (rows, column bins) float32 block for a chunk's cells, reused by each chunk
-        (the chunks of dim=0 run one after another)."""
-        if self.cell_block is None:
-            bins = -(-self.plan.c // self.plan.col_bin)
-            self.cell_block = np.empty((self.plan.chunk_rows, bins), dtype=np.float32)
-        return self.cell_block[:rows]
 
     def _rows(self, r0: int, r1: int, x: Any) -> np.ndarray:
         """Rows r0..r1 for the compiled passes: staged, or where they lie (direct)."""
@@ -1355,9 +1401,27 @@ class _ColumnKernel(_Kernel):
             hit = torch.where(x == m, rows, self.plan.n).amin(dim=0)
             torch.minimum(self.first_row, hit, out=self.first_row)
 
-    def cells(self, r0: int, r1: int, buffers: _Buffers) -> None:
+    def ready_for_sums(self) -> None:
+        """What the workers of :meth:`column_sums` read, made once before they start."""
+        self._max()
+
+    def column_sums(self, c0: int, c1: int, _buffers: Any = None) -> None:
+        """S and W of columns c0..c1 over every row (warm, rows where they lie,
+        compiled), in one call: its float32 blocks are the chunks :meth:`sums` would
+        take, so every column is added as there, to the bit."""
+        _fused.column_sums(
+            self.plan.data[:, c0:c1],
+            self._max().numpy()[0, c0:c1],
+            self.s_scale,
+            self.floor,
+            self.total.numpy()[c0:c1],
+            self.weighted.numpy()[c0:c1],
+            self.plan.chunk_rows,
+        )
+
+    def ready_for_cells(self) -> None:
+        """1/S of each column, made once before any chunk's cells (workers read it)."""
         import torch
-        import torch.nn.functional as F
 
         if self.inverse_total is None:
             inverse = (1.0 / self.total).to(self.cdtype)[None, :]
@@ -1366,21 +1430,31 @@ class _ColumnKernel(_Kernel):
                     torch.nan
                 )
             self.inverse_total = inverse
+
+    def cells(self, r0: int, r1: int, buffers: _Buffers) -> None:
+        import torch.nn.functional as F
+
+        self.ready_for_cells()
         x = self._x(r0, r1, buffers)
         if self.compiled:
-            p = buffers.e[: r1 - r0].numpy()
-            _fused.column_probabilities(
+            # p row by row in cache, its sum, and its max-pooled cells, in one call: one
+            # heatmap row per batch row writes straight into the heatmap.
+            plan = self.plan
+            bins = -(-plan.c // plan.col_bin)
+            one_each = plan.row_bin == 1
+            cells = self.acc.heatmap[r0:r1] if one_each else np.empty((r1 - r0, bins), np.float32)
+            _fused.column_cells(
                 self._rows(r0, r1, x),
                 self._max().numpy()[0],
                 self.s_scale,
                 self.inverse_total.numpy()[0],
-                p,
+                plan.col_bin,
+                self.tiny,
+                cells,
                 self.acc.row_sums[r0:r1],
             )
-            # the heatmap cells, binned as max_pool1d would, 2.8x faster (measured)
-            cells = self._binned(r1 - r0)
-            _fused.bin_max(p, self.plan.col_bin, self.tiny, cells)
-            self.acc._bin(r0, cells)
+            if not one_each:
+                self.acc._bin(r0, cells)
             return
         _, e = self._exponentials(r0, r1, x, self._max(), buffers)
         p = e.mul_(self.inverse_total)

@@ -1325,3 +1325,50 @@ def test_helper_threads_are_kept_between_batches(chunk_runs: _Runs) -> None:
         )
     assert helpers().busy() == 0
     _assert_fused_matches(result, _reference(data, 0.8, "float32"), FUSED_TOL)
+
+
+@pytest.mark.parametrize("max_rows", [2048, 64])
+def test_dim0_on_several_workers_gives_the_bits_of_one(
+    monkeypatch: pytest.MonkeyPatch, max_rows: int
+) -> None:
+    """dim=0's compiled passes split S and W by columns and the cells by rows: the same
+    additions in the same order as on one thread. With 64 heatmap rows, 300 batch rows
+    are binned 5 to a heatmap row, across the workers' chunks."""
+    monkeypatch.setattr(batch_module, "HEATMAP_MAX_ROWS", max_rows)
+    monkeypatch.setattr(batch_module, "PARALLEL_MIN_ELEMENTS", 0)
+    spread: list[int] = []
+    real = batch_module.run_chunks
+
+    def counted(run, spans, workers, *args):
+        spread.append(workers)
+        return real(run, spans, workers, *args)
+
+    monkeypatch.setattr(batch_module, "run_chunks", counted)
+    data = _logits(300, 5000, seed=23).astype(np.float32)
+    data[:, 17] -= 300.0  # a column far below: its 2^s sink to the floor
+    data.setflags(write=False)  # read-only: the facts are kept, then rows read in place
+    targets = np.random.default_rng(24).integers(0, 5000, 300)
+    results = {}
+    for workers in (1, 3):
+        monkeypatch.setattr(batch_module, "WORKERS", workers)
+        batch_module.clear_cache()
+        results[workers] = [
+            batch_statistics(
+                BatchRequest(data, t, 0, "float32", "cpu", targets, 0.1), chunk_rows=7
+            )
+            for t in (0.7, 1.3)  # the first view, then a new temperature
+        ]
+    compiled = batch_module.FUSED_KERNEL and batch_module._fused is not None
+    # the first view's cells; then S and W, and the cells (torch's kernels: one thread)
+    assert spread.count(3) == (3 if compiled else 0)
+    batch_module.clear_cache()  # T = 1.3 as a first view: S and W chunk by chunk
+    first = batch_statistics(
+        BatchRequest(data, 1.3, 0, "float32", "cpu", targets, 0.1), chunk_rows=7
+    )
+    for one, three in [*zip(results[1], results[3], strict=True), (first, results[3][1])]:
+        for field in ("entropy", "max_probability", "argmax", "row_sums", "heatmap"):
+            np.testing.assert_array_equal(getattr(three, field), getattr(one, field))
+        np.testing.assert_array_equal(three.cross_entropy, one.cross_entropy)
+    ref = _reference_columns(data, 1.3, "float32", targets, 0.1)
+    np.testing.assert_allclose(results[3][1].entropy, ref["entropy"], atol=FUSED_TOL["entropy"])
+    np.testing.assert_allclose(results[3][1].row_sums, ref["row_sums"], rtol=2e-6)

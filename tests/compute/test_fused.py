@@ -146,45 +146,85 @@ def test_column_sums_match_float64(c: int) -> None:
 
 
 @needs_kernel
-def test_column_probabilities_match_float64() -> None:
-    rng = np.random.default_rng(9)
-    x = (rng.standard_normal((5, 300)) * 20).astype(np.float32)
+def test_column_sums_in_one_call_add_each_block_as_a_call_per_block_does() -> None:
+    # batch.py's workers split the columns and pass its chunk rows as the block: every
+    # column must then be added exactly as by one call per chunk over every column.
+    rng = np.random.default_rng(8)
+    x = (rng.standard_normal((47, 333)) * 5).astype(np.float32)
     m = x.max(axis=0)
-    k = LOG2_E / 0.3
-    inv = (1.0 / rng.uniform(1.0, 4.0, 300)).astype(np.float32)
-    inv[7] = np.nan  # a column whose softmax is NaN: every row holds a NaN probability
-    p = np.full((5, 300), -1.0, np.float32)
-    row_sums = np.zeros(5)
-    fused.column_probabilities(x, m, k, inv, p, row_sums)
-    s = ((x - m).astype(np.float32) * np.float32(k)).astype(np.float64)
-    expected = np.where(s < -125, 0.0, np.exp2(s)) * inv.astype(np.float64)
-    good = np.arange(300) != 7
-    np.testing.assert_allclose(p[:, good], expected[:, good], rtol=4e-7, atol=0)
-    assert np.isnan(p[:, 7]).all() and np.isnan(row_sums).all()
-    inv[7] = 1.0
-    fused.column_probabilities(x, m, k, inv, p, row_sums)
-    expected[:, 7] = np.where(s[:, 7] < -125, 0.0, np.exp2(s[:, 7]))
-    np.testing.assert_allclose(row_sums, expected.sum(axis=1), rtol=3e-7, atol=0)
-    assert (p[s < -125] == 0).all() and (s < -125).any()
+    k = LOG2_E / 0.8
+    per_chunk = np.zeros(333), np.zeros(333)
+    for r0 in range(0, 47, 10):
+        fused.column_sums(x[r0 : r0 + 10], m, k, -126.0, *per_chunk)
+    spans = np.zeros(333), np.zeros(333)
+    for c0, c1 in ((0, 64), (64, 200), (200, 333)):
+        fused.column_sums(x[:, c0:c1], m[c0:c1], k, -126.0, spans[0][c0:c1], spans[1][c0:c1], 10)
+    np.testing.assert_array_equal(spans[0], per_chunk[0])
+    np.testing.assert_array_equal(spans[1], per_chunk[1])
+    whole = np.zeros(333), np.zeros(333)  # 32-row blocks: not the same additions
+    fused.column_sums(x, m, k, -126.0, *whole)
+    assert not np.array_equal(whole[0], per_chunk[0])
+    np.testing.assert_allclose(whole[0], per_chunk[0], rtol=5e-7)
+    with pytest.raises(ValueError, match="block"):
+        fused.column_sums(x, m, k, -126.0, *whole, 0)
+
+
+def _pooled(p: np.ndarray, cb: int) -> np.ndarray:
+    """torch's max pooling of float64 probabilities, then 0 at or below tiny."""
+    import torch
+    import torch.nn.functional as F
+
+    pooled = F.max_pool1d(torch.from_numpy(p)[:, None, :], cb, cb, ceil_mode=True)[:, 0, :]
+    return F.threshold(pooled, TINY, 0.0).numpy()
 
 
 @needs_kernel
 @pytest.mark.parametrize("cb", [1, 3, 7, 8, 9, 13, 16, 17, 40])
-def test_bin_max_is_max_pooling_with_nan_and_the_threshold(cb: int) -> None:
-    import torch
-    import torch.nn.functional as F
-
+def test_column_cells_are_the_max_pooled_probabilities(cb: int) -> None:
+    # dim=0: p = 2^s / S_column, each row's sum, and the max of each run of cb columns
+    # (the last run shorter), against float64 and torch's max_pool1d.
     rng = np.random.default_rng(cb)
-    p = rng.uniform(0.0, 1.0, (4, 1001)).astype(np.float32)
-    p[0, rng.integers(0, 1001, 5)] = np.nan
-    p[1, :] = TINY / 2  # at most tiny: shown as 0
-    p[2, 500] = 5.0
-    out = np.full((4, -(-1001 // cb)), -1.0, np.float32)
-    fused.bin_max(p, cb, TINY, out)
-    pooled = F.max_pool1d(torch.from_numpy(p)[:, None, :], cb, cb, ceil_mode=True)[:, 0, :]
-    expected = F.threshold(pooled, TINY, 0.0).numpy()
-    np.testing.assert_array_equal(out, expected)  # a max is exact: NaN where torch has NaN
-    assert np.isnan(out[0]).sum() >= 1 and (out[1] == 0).all()
+    c = 1001
+    x = (rng.standard_normal((6, c)) * 20).astype(np.float32)
+    x[2, :] = -200.0  # 2^s below 2^-125, and probabilities at most tiny: shown as 0
+    m = x.max(axis=0)
+    k = LOG2_E / 0.3
+    inv = (1.0 / rng.uniform(1.0, 4.0, c)).astype(np.float32)
+    out = np.full((6, -(-c // cb)), -1.0, np.float32)
+    row_sums = np.zeros(6)
+    fused.column_cells(x, m, k, inv, cb, TINY, out, row_sums)
+    s = ((x - m).astype(np.float32) * np.float32(k)).astype(np.float64)
+    p = np.where(s < -125, 0.0, np.exp2(s)) * inv.astype(np.float64)
+    np.testing.assert_allclose(out, _pooled(p, cb), rtol=4e-7, atol=0)
+    np.testing.assert_allclose(row_sums, p.sum(axis=1), rtol=3e-7, atol=0)
+    assert (out[2] == 0).all() and row_sums[2] == 0
+
+
+@needs_kernel
+def test_a_nan_column_makes_its_cell_and_every_row_sum_nan() -> None:
+    # A column whose softmax is NaN has inv NaN: each row holds a NaN probability there.
+    rng = np.random.default_rng(9)
+    x = (rng.standard_normal((5, 300)) * 3).astype(np.float32)
+    inv = np.full(300, 0.5, np.float32)
+    inv[7] = np.nan
+    out = np.zeros((5, 30), np.float32)  # bins of 10 columns: column 7 is in bin 0
+    row_sums = np.zeros(5)
+    fused.column_cells(x, x.max(axis=0), LOG2_E, inv, 10, TINY, out, row_sums)
+    assert np.isnan(out[:, 0]).all() and not np.isnan(out[:, 1:]).any()
+    assert np.isnan(row_sums).all()
+
+
+@needs_kernel
+@pytest.mark.parametrize(
+    ("out_shape", "sums", "cb", "match"),
+    [((5, 31), 5, 10, "ceil"), ((4, 30), 5, 10, "ceil"), ((5, 30), 4, 10, "one per row"),
+     ((5, 30), 5, 0, "cb")],
+)
+def test_column_cells_refuses_shapes_that_do_not_fit(out_shape, sums, cb, match) -> None:
+    x = np.zeros((5, 300), np.float32)
+    with pytest.raises(ValueError, match=match):
+        fused.column_cells(x, np.zeros(300, np.float32), 1.0, np.ones(300, np.float32), cb,
+                           TINY, np.zeros(out_shape, np.float32), np.zeros(sums))
 
 
 @needs_kernel
@@ -269,7 +309,7 @@ def test_a_wide_float32_batch_takes_the_compiled_pass(calls: list[str], dtype: s
         assert calls.count("row_sums") >= 1 and calls.count("cells") >= 1
         calls.clear()
         batch_statistics(BatchRequest(data, t, 0, dtype, "cpu"))  # down the columns
-        assert {"column_sums", "column_probabilities", "bin_max"} <= set(calls)
+        assert {"column_sums", "column_cells"} <= set(calls)
 
 
 @needs_kernel
