@@ -393,9 +393,10 @@ def _by_rows(
 # call, whose OpenMP thread still spins on the second core (not the app's case: its
 # UI process runs torch single-threaded).
 WORKERS: int | None = None
-"""Chunk workers for dim=1 on the CPU; None: the usable cores minus one (all of them
-for the compiled pass, and from :data:`ALL_CORES_MIN_ELEMENTS` logits), at least 1
-and at most :data:`DEFAULT_MAX_WORKERS`. Counted from the cores, not
+"""Chunk workers on the CPU (dim=1, and dim=0's compiled passes); None: the usable
+cores minus one (all of them for the compiled passes, and from
+:data:`ALL_CORES_MIN_ELEMENTS` logits), at least 1 and at most
+:data:`DEFAULT_MAX_WORKERS`. Counted from the cores, not
 ``torch.get_num_threads()``, so a UI process that runs torch single-threaded for its
 small vectors keeps its parallel batches."""
 DEFAULT_MAX_WORKERS = 4
@@ -418,7 +419,7 @@ one: 219 -> 147 ms (torch's kernels: 403 -> 256 ms)."""
 
 
 def _workers(plan: _Plan, chunks: int, compiled: bool = False) -> int:
-    """Chunk workers for dim=1 (see :data:`WORKERS`); ``compiled``: the chunks run
+    """Chunk workers (see :data:`WORKERS`); ``compiled``: the chunks run
     compute/_fused.c."""
     if plan.device != "cpu" or plan.n * plan.c < PARALLEL_MIN_ELEMENTS:
         return 1
