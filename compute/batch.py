@@ -88,7 +88,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from softmax_lab.compute.chunk_threads import Cancelled, run_chunks
+from softmax_lab.compute.chunk_threads import Cancelled, run_spans
 from softmax_lab.compute.device import resolve_device, torch_threads
 from softmax_lab.compute.dtypes import dtype_info, torch_dtype
 from softmax_lab.compute.errors import ComputeMemoryError, InvalidInputError
@@ -461,20 +461,11 @@ def _run_parallel(
     cancelled: Callable[[], bool],
     progress: Callable[[float], None],
 ) -> None:
-    """``run(a, b, buffers)`` for each span (row chunks, or dim=0's column ranges) on
-    ``workers`` threads (compute/chunk_threads.py): this one and helpers kept between
-    batches, each taking the next span when it finishes one, with its own
-    ``buffers()``; ``total``: what the spans cover, for progress.
-
-    Each finished chunk is reported on one queue. Waiting instead on the set of
-    pending futures (``concurrent.futures.wait``) cost O(pending) per completion,
-    O(chunks^2) in all: on a 16-core machine, 4 workers took 8.7 s over the 4,096
-    one-row chunks of a (4,096, 50,257) batch (0.14 s in chunks of 20 rows), and a new
-    temperature of that batch in the default chunks went from 222 to 140 ms with this
-    queue (interleaved, same process).
-    """
+    """:func:`run_spans` (compute/chunk_threads.py: this thread and helpers kept
+    between batches take the spans, row chunks or dim=0's column ranges), its cancel
+    raised as :class:`BatchCancelled`."""
     try:
-        run_chunks(run, spans, workers, buffers, total, cancelled, progress)
+        run_spans(run, spans, workers, buffers, total, cancelled, progress)
     except Cancelled:
         raise BatchCancelled("batch statistics cancelled") from None
 

@@ -1,5 +1,6 @@
-"""Chunks of a batch run side by side: the calling thread and helper threads kept
-between batches each take the next chunk when they finish one.
+"""Spans of a batch (row chunks, or column ranges) run side by side: the calling
+thread and helper threads kept between batches each take the next span when they
+finish one.
 
 Why kept threads: on the 2-core machine, starting two threads for a new temperature
 of a (256, 50,257) batch and joining them cost 0.9 ms of its 5 ms (the chunks made
@@ -8,7 +9,14 @@ the calling thread works too: it would otherwise only wait, and one handoff fewe
 one wake-up fewer.
 
 Cancel and progress stay on the calling thread: it polls ``cancelled`` and reports
-``progress`` after each of its own chunks and once the others are done.
+``progress`` after each of its own spans and once the others are done.
+
+Each finished span is reported on one queue. Waiting instead on the set of pending
+futures (``concurrent.futures.wait``) cost O(pending) per completion, O(spans^2) in
+all: on a 16-core machine, 4 workers took 8.7 s over the 4,096 one-row chunks of a
+(4,096, 50,257) batch (0.14 s in chunks of 20 rows), and a new temperature of that
+batch in the default chunks went from 222 to 140 ms with this queue (interleaved,
+same process).
 """
 
 from __future__ import annotations
@@ -93,21 +101,21 @@ def helpers() -> _Helpers:
 
 
 class Cancelled(Exception):
-    """``cancelled()`` said yes; no thread takes another chunk."""
+    """``cancelled()`` said yes; no thread takes another span."""
 
 
 class _Shared(Generic[B]):
-    """What the threads of one call share: the chunks not yet taken and the reports."""
+    """What the threads of one call share: the spans not yet taken and the reports."""
 
-    def __init__(self, chunks: Sequence[tuple[int, int]], run: Callable[[int, int, B], None]):
-        self.todo = iter(chunks)
+    def __init__(self, spans: Sequence[tuple[int, int]], run: Callable[[int, int, B], None]):
+        self.todo = iter(spans)
         self.take = threading.Lock()
         self.stop = threading.Event()
         self.run = run
-        # each helper's finished chunk (its row count), its error, or None: done
+        # each helper's finished span (its size), its error, or None: done
         self.reports: queue.SimpleQueue[int | BaseException | None] = queue.SimpleQueue()
 
-    def next_chunk(self) -> tuple[int, int] | None:
+    def next_span(self) -> tuple[int, int] | None:
         if self.stop.is_set():
             return None
         with self.take:
@@ -115,31 +123,31 @@ class _Shared(Generic[B]):
 
     def helper(self, buffers: B) -> None:
         try:
-            while (chunk := self.next_chunk()) is not None:
-                self.run(chunk[0], chunk[1], buffers)
-                self.reports.put(chunk[1] - chunk[0])
+            while (span := self.next_span()) is not None:
+                self.run(span[0], span[1], buffers)
+                self.reports.put(span[1] - span[0])
         except BaseException as exc:  # re-raised on the calling thread
-            self.stop.set()  # the others take no further chunk
+            self.stop.set()  # the others take no further span
             self.reports.put(exc)
 
     def helper_done(self) -> None:
         self.reports.put(None)  # after this the helper touches nothing of the call
 
 
-def run_chunks(
+def run_spans(
     run: Callable[[int, int, B], None],
-    chunks: Sequence[tuple[int, int]],
+    spans: Sequence[tuple[int, int]],
     workers: int,
     buffers: Callable[[], B],
-    rows: int,
+    total: int,
     cancelled: Callable[[], bool],
     progress: Callable[[float], None],
 ) -> None:
-    """``run(r0, r1, buffers)`` for every chunk, on ``workers`` threads (this one and
-    ``workers - 1`` helpers, each with its own ``buffers()``); ``rows`` is the total the
-    chunks cover, for progress. Returns (or raises the first error, or
-    :class:`Cancelled`) only once no helper runs a chunk of this call any more."""
-    shared: _Shared[B] = _Shared(chunks, run)
+    """``run(a, b, buffers)`` for every span (a, b), on ``workers`` threads (this one
+    and ``workers - 1`` helpers, each with its own ``buffers()``); ``total`` is what the
+    spans cover, for progress. Returns (or raises the first error, or
+    :class:`Cancelled`) only once no helper runs a span of this call any more."""
+    shared: _Shared[B] = _Shared(spans, run)
     running = 0
     done = 0
 
@@ -153,14 +161,14 @@ def run_chunks(
             done += report
 
     try:
+        own = buffers()  # ready before any helper starts taking spans
         for _ in range(workers - 1):
             mine = buffers()
             running += 1
             _HELPERS.start(partial(shared.helper, mine), shared.helper_done)
-        own = buffers()
-        while (chunk := shared.next_chunk()) is not None:
-            shared.run(chunk[0], chunk[1], own)
-            done += chunk[1] - chunk[0]
+        while (span := shared.next_span()) is not None:
+            shared.run(span[0], span[1], own)
+            done += span[1] - span[0]
             while True:  # what the helpers finished meanwhile
                 try:
                     note(shared.reports.get_nowait())
@@ -168,14 +176,14 @@ def run_chunks(
                     break
             if cancelled():
                 raise Cancelled
-            progress(done / rows)
+            progress(done / total)
         while running:
             note(shared.reports.get())
             if cancelled():
                 raise Cancelled
-            progress(done / rows)
+            progress(done / total)
     finally:
-        shared.stop.set()  # the helpers finish the chunk they hold, then stop
+        shared.stop.set()  # the helpers finish the span they hold, then stop
         while running:
             report = shared.reports.get()
             if report is None:

@@ -1310,6 +1310,7 @@ def test_helper_threads_are_kept_between_batches(chunk_runs: _Runs) -> None:
 
     from softmax_lab.compute.chunk_threads import THREAD_NAME, helpers
 
+    chunk_runs.held_from, chunk_runs.HOLD = 0, 0.02  # no thread can take every chunk
     data = _logits(25, 500, seed=5)
     request = BatchRequest(data, 0.8, 1, "float32", "cpu")
     batch_statistics(request, chunk_rows=1)
@@ -1337,13 +1338,13 @@ def test_dim0_on_several_workers_gives_the_bits_of_one(
     monkeypatch.setattr(batch_module, "HEATMAP_MAX_ROWS", max_rows)
     monkeypatch.setattr(batch_module, "PARALLEL_MIN_ELEMENTS", 0)
     spread: list[int] = []
-    real = batch_module.run_chunks
+    real = batch_module.run_spans
 
     def counted(run, spans, workers, *args):
         spread.append(workers)
         return real(run, spans, workers, *args)
 
-    monkeypatch.setattr(batch_module, "run_chunks", counted)
+    monkeypatch.setattr(batch_module, "run_spans", counted)
     data = _logits(300, 5000, seed=23).astype(np.float32)
     data[:, 17] -= 300.0  # a column far below: its 2^s sink to the floor
     data.setflags(write=False)  # read-only: the facts are kept, then rows read in place
