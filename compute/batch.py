@@ -1256,7 +1256,8 @@ def _by_columns(
                 task, covered = kernel.column_sums, plan.c
             elif run == kernel.cells and kernel.compiled:
                 kernel.ready_for_cells()
-                rows = _in_place_rows(plan, workers) if kernel.direct else plan.chunk_rows
+                direct = kernel.direct and not plan.chunk_rows_given
+                rows = _in_place_rows(plan, workers) if direct else plan.chunk_rows
                 spans, task, covered = _chunks(plan, rows), kernel.cells, plan.n
             else:
                 for r0, r1 in chunks:

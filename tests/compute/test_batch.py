@@ -1334,7 +1334,8 @@ def test_dim0_on_several_workers_gives_the_bits_of_one(
 ) -> None:
     """dim=0's compiled passes split S and W by columns and the cells by rows: the same
     additions in the same order as on one thread. With 64 heatmap rows, 300 batch rows
-    are binned 5 to a heatmap row, across the workers' chunks."""
+    are binned 5 to a heatmap row, and some of those bins straddle two workers' 7-row
+    chunks."""
     monkeypatch.setattr(batch_module, "HEATMAP_MAX_ROWS", max_rows)
     monkeypatch.setattr(batch_module, "PARALLEL_MIN_ELEMENTS", 0)
     spread: list[int] = []
