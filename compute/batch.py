@@ -25,14 +25,14 @@ For float32 on the CPU (float16 and bfloat16 are computed in float32 too), ``S``
 ``sum(exp(s) * s)`` and the heatmap cells of a chunk are one compiled pass,
 compute/_fused.c (built by setup.py where a C compiler is found): each logit is
 read once and nothing is written, where torch's kernels make five passes over
-chunk buffers. A new temperature of a (256, 50,257) batch took 2.9-3.5x less
-time than with torch's kernels on the 2-core machine (same runs; docs/performance.md).
+chunk buffers. A new temperature of a (256, 50,257) batch took about 3x less
+time per core than with torch's kernels on the 2-core machine (docs/performance.md).
 Without the compiled module, or for float64, full-resolution heatmaps and
 temperatures whose 1/T leaves float32's range, torch's kernels do the same work.
 
-Chunks go to one worker per usable core but one (at least one; every core for the
-compiled pass and for batches of :data:`ALL_CORES_MIN_ELEMENTS` or more), each
-running torch single-threaded on its own buffers (see :data:`WORKERS`).
+Chunks go to one worker per usable core (at most four; the calling thread is one
+of them), each running torch single-threaded on its own buffers, or the compiled
+passes (see :data:`WORKERS`).
 
 ``dim=0`` (each column a distribution: normalising across the batch, the
 classic mistake) takes the column maxima first, then sums ``exp(s)`` and
@@ -347,7 +347,7 @@ def _by_rows(
     acc = _Accumulator(plan)
     kernel = _RowKernel(plan, acc)
     chunks = _chunks(plan)
-    workers = _workers(plan, len(chunks), kernel.fused)
+    workers = _workers(plan, len(chunks))
     if kernel.fused and kernel.reads_in_place and not plan.chunk_rows_given:
         chunks = _chunks(plan, _in_place_rows(plan, workers))
     # One torch thread per worker: chunks run side by side instead of every torch
@@ -377,57 +377,41 @@ def _by_rows(
 
 # -- threads -----------------------------------------------------------------------
 
-# How dim=1 uses the cores (measured on a shared 2-core machine: docs/performance.md).
+# How batches use the cores (measured on a shared 2-core machine: docs/performance.md).
 # Letting each torch call split itself over torch's threads (OpenMP) costs a
 # fork/join per call; on a busy machine a join waits for a descheduled thread,
 # and one call on a 50,000-element row took 8 ms instead of 0.08 ms. So the
 # batch is split instead: workers take whole chunks, each running torch
-# single-threaded on its own buffers; they never wait for each other until the
-# last chunk. One core is left to the UI thread (painting, progress) and the
-# rest of the machine: on the 2-core machine one worker took 0.81x the time of
-# two (per-round range 0.65..0.96). The compiled pass (compute/_fused.c) reads each
-# logit once and is arithmetic, not memory traffic: it takes every core. For a new T
-# of (256, 50,257), 2 workers against 1: 0.70x in a quiet make bench (per-round
-# 0.64..0.80), 0.87-1.09x in busy ones, where the second core was taken (the median
-# over seven runs: 5.94 against 6.08 ms); 1.5x slower right after a 2-thread torch
-# call, whose OpenMP thread still spins on the second core (not the app's case: its
-# UI process runs torch single-threaded).
+# single-threaded on its own buffers (or the compiled passes); they never wait for
+# each other until the last chunk. The calling thread is one of the workers, and
+# the others are helper threads kept between batches (compute/chunk_threads.py).
+# Every core takes part. For a new T of (256, 50,257) on the 2-core machine, 2
+# workers against 1: compiled pass 0.70x in a quiet make bench (per-round
+# 0.64..0.80); torch's kernels 0.65x (0.60..0.76, 20 interleaved rounds). Torch's
+# kernels used to leave a core free: with threads started per batch and the caller
+# only waiting, one worker had taken 0.81x the time of two.
 WORKERS: int | None = None
-"""Chunk workers on the CPU (dim=1, and dim=0's compiled passes); None: the usable
-cores minus one (all of them for the compiled passes, and from
-:data:`ALL_CORES_MIN_ELEMENTS` logits), at least 1 and at most
-:data:`DEFAULT_MAX_WORKERS`. Counted from the cores, not
-``torch.get_num_threads()``, so a UI process that runs torch single-threaded for its
-small vectors keeps its parallel batches."""
+"""Chunk workers on the CPU (dim=1, and dim=0's compiled passes), the calling thread
+included; None: the usable cores, at most :data:`DEFAULT_MAX_WORKERS`. Counted from
+the cores, not ``torch.get_num_threads()``, so a UI process that runs torch
+single-threaded for its small vectors keeps its parallel batches."""
 DEFAULT_MAX_WORKERS = 4
 """Each worker's passes stream its chunk buffers through memory (together they are
 larger than a core's L2), so beyond a few workers they compete for bandwidth rather
 than add to it. On a 16-core Xeon (a GPU machine's host), a new temperature of a
 (256, 50,257) batch took 12.3 ms on 4 workers against 17.8 ms on 15, and of a
 (4,096, 50,257) batch 140 against 160 ms (interleaved, same process); 8 workers
-were no better than 4 in an earlier sweep."""
+were no better than 4 in an earlier sweep (torch's kernels; the compiled pass was
+not measured there)."""
 PARALLEL_MIN_ELEMENTS = 1 << 21
 """Smaller batches run on the calling thread alone (a few milliseconds of work)."""
 
 
-ALL_CORES_MIN_ELEMENTS = 1 << 24
-"""From this many logits (64 MB of float32, twice the 2-core machine's L3) the batch
-is read from main memory, and one core's share of its bandwidth is what holds a
-worker back: there no core is left out. A new T of a (2,671, 50,257) float32 batch
-in memory, compiled pass: 73 ms on 1 worker, 57 ms on 2; of a 1 GiB memory-mapped
-one: 219 -> 147 ms (torch's kernels: 403 -> 256 ms)."""
-
-
-def _workers(plan: _Plan, chunks: int, compiled: bool = False) -> int:
-    """Chunk workers (see :data:`WORKERS`); ``compiled``: the chunks run
-    compute/_fused.c."""
+def _workers(plan: _Plan, chunks: int) -> int:
+    """Chunk workers (see :data:`WORKERS`), never more than ``chunks``."""
     if plan.device != "cpu" or plan.n * plan.c < PARALLEL_MIN_ELEMENTS:
         return 1
-    if WORKERS is not None:
-        wanted = WORKERS
-    else:
-        every_core = compiled or plan.n * plan.c >= ALL_CORES_MIN_ELEMENTS
-        wanted = min(_usable_cores() - (0 if every_core else 1), DEFAULT_MAX_WORKERS)
+    wanted = WORKERS if WORKERS is not None else min(_usable_cores(), DEFAULT_MAX_WORKERS)
     return max(1, min(wanted, chunks))
 
 
@@ -1243,7 +1227,7 @@ def _by_columns(
     # added in the same order as on one thread: the same results to the bit), the
     # cells by rows (each row's own). The first view's facts and torch's kernels run
     # on this thread, chunk after chunk.
-    workers = _workers(plan, len(chunks), compiled=True) if kernel.compiled else 1
+    workers = _workers(plan, len(chunks)) if kernel.compiled else 1
     with contextlib.closing(kernel), torch_threads(1 if plan.device == "cpu" else None):
         for i, run in enumerate(passes):
 

@@ -8,8 +8,7 @@ Per round, back to back:
   slider drag over a loaded batch costs);
 - ``app, first view``: the same with nothing kept (the first view of a batch);
 - ``app, N workers, a core left free``: new T on one worker per core but one (the
-  thread comparison: the compiled pass takes every core by default, torch's kernels
-  leave one to the UI);
+  thread comparison: by default every core takes part);
 - ``app, torch kernels``: new T without compute/_fused.c (what a machine without a
   C compiler runs), on its own default workers;
 - ``app, dim=0``: the same batch normalised down the columns (the classic mistake
@@ -155,12 +154,6 @@ def run(report: Report, rounds: int) -> None:
         "torch_threads": torch.get_num_threads(),
         "compiled_kernel": compiled,
         "app_workers": batch_module.WORKERS
-        or max(
-            1,
-            min(
-                batch_module._usable_cores() - (0 if compiled else 1),
-                batch_module.DEFAULT_MAX_WORKERS,
-            ),
-        ),
+        or min(batch_module._usable_cores(), batch_module.DEFAULT_MAX_WORKERS),
         "chunk_elements": batch_module.CHUNK_ELEMENTS,
     }

@@ -771,38 +771,27 @@ def test_chunk_workers_give_the_sequential_result(monkeypatch: pytest.MonkeyPatc
 
 
 @pytest.mark.parametrize(
-    ("cores", "chunks", "expected"), [(2, 50, 1), (4, 50, 3), (16, 50, 4), (16, 2, 2)]
+    ("cores", "chunks", "expected"),
+    [(1, 50, 1), (2, 50, 2), (3, 50, 3), (4, 50, 4), (16, 50, 4), (16, 2, 2)],
 )
 def test_default_workers_by_cores(
     monkeypatch: pytest.MonkeyPatch, cores: int, chunks: int, expected: int
 ) -> None:
-    """The usable cores but one, at most DEFAULT_MAX_WORKERS (4), never more than chunks."""
+    """Every usable core (the calling thread is one of the workers), at most
+    DEFAULT_MAX_WORKERS (4), never more than chunks."""
     monkeypatch.setattr(batch_module, "_usable_cores", lambda: cores)
     plan = batch_module._plan(BatchRequest(_logits(2000, 2000), device="cpu"), chunk_rows=None)
     assert batch_module._workers(plan, chunks) == expected
 
 
-@pytest.mark.parametrize(("cores", "expected"), [(1, 1), (2, 2), (3, 3), (16, 4)])
-def test_the_compiled_pass_takes_every_core(
-    monkeypatch: pytest.MonkeyPatch, cores: int, expected: int
+@pytest.mark.parametrize(("rows", "device", "expected"), [(511, "cpu", 1), (512, "cpu", 2)])
+def test_a_small_batch_stays_on_the_calling_thread(
+    monkeypatch: pytest.MonkeyPatch, rows: int, device: str, expected: int
 ) -> None:
-    """It is arithmetic on one core per worker: none is left out (still at most 4)."""
-    monkeypatch.setattr(batch_module, "_usable_cores", lambda: cores)
-    plan = batch_module._plan(BatchRequest(_logits(2000, 2000), device="cpu"), chunk_rows=None)
-    assert batch_module._workers(plan, 50, compiled=True) == expected
-    assert batch_module._workers(plan, 50) == max(1, min(cores - 1, 4))
-
-
-@pytest.mark.parametrize(
-    ("cores", "rows", "expected"), [(2, 4096, 2), (2, 4095, 1), (16, 4096, 4), (1, 4096, 1)]
-)
-def test_a_batch_from_main_memory_takes_every_core(
-    monkeypatch: pytest.MonkeyPatch, cores: int, rows: int, expected: int
-) -> None:
-    """From 2^24 logits (4,096 x 4,096) no core is left out (still at most 4 workers)."""
-    monkeypatch.setattr(batch_module, "_usable_cores", lambda: cores)
+    """Under 2^21 logits (512 rows of 4,096) a batch is a few milliseconds of work."""
+    monkeypatch.setattr(batch_module, "_usable_cores", lambda: 2)
     data = np.broadcast_to(np.zeros(1, np.float32), (rows, 4096))  # no memory behind it
-    plan = batch_module._plan(BatchRequest(data, device="cpu"), chunk_rows=None)
+    plan = batch_module._plan(BatchRequest(data, device=device), chunk_rows=None)
     assert batch_module._workers(plan, 1000) == expected
 
 
