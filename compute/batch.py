@@ -938,7 +938,15 @@ class _RowKernel(_Kernel):
             self.row_max_t = self._max_of(0, self.plan.n)
         return self.row_max_t
 
-    def run(self, r0: int, r1: int, buffers: _Buffers) -> None:
+    def buffers(self) -> _Buffers | None:
+        """One worker's chunk buffers; None where the compiled pass reads a warm batch
+        where it lies (it touches no buffer, and three chunk-sized tensors per worker
+        were 0.03 ms of a 3.4 ms new temperature)."""
+        if self.fused and self.reads_in_place:
+            return None
+        return super().buffers()
+
+    def run(self, r0: int, r1: int, buffers: Any) -> None:
         """Rows r0..r1: learn their facts if new, then S and W (and full-resolution cells)."""
         import torch
 
