@@ -59,7 +59,12 @@ class _Helpers:
             else:
                 self._idle -= 1
         if new:
-            threading.Thread(target=self._serve, name=name, daemon=True).start()
+            try:
+                threading.Thread(target=self._serve, name=name, daemon=True).start()
+            except BaseException:  # (no thread left to start): nothing was queued
+                with self._lock:
+                    self._threads -= 1
+                raise
         self._tasks.put((task, done))
 
     def _serve(self) -> None:
@@ -164,8 +169,8 @@ def run_spans(
         own = buffers()  # ready before any helper starts taking spans
         for _ in range(workers - 1):
             mine = buffers()
-            running += 1
             _HELPERS.start(partial(shared.helper, mine), shared.helper_done)
+            running += 1  # only once started: the finally below waits for each one's None
         while (span := shared.next_span()) is not None:
             shared.run(span[0], span[1], own)
             done += span[1] - span[0]

@@ -1363,3 +1363,24 @@ def test_dim0_on_several_workers_gives_the_bits_of_one(
     ref = _reference_columns(data, 1.3, "float32", targets, 0.1)
     np.testing.assert_allclose(results[3][1].entropy, ref["entropy"], atol=FUSED_TOL["entropy"])
     np.testing.assert_allclose(results[3][1].row_sums, ref["row_sums"], rtol=2e-6)
+
+
+def test_a_helper_that_cannot_start_leaves_the_call_raising_not_waiting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A thread that fails to start (no threads left) must not be waited for."""
+    import threading
+
+    from softmax_lab.compute import chunk_threads
+
+    monkeypatch.setattr(chunk_threads, "_HELPERS", chunk_threads._Helpers())
+    monkeypatch.setattr(batch_module, "PARALLEL_MIN_ELEMENTS", 0)
+    monkeypatch.setattr(batch_module, "WORKERS", 2)
+
+    def refuse(self) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    with pytest.raises(RuntimeError, match="can't start new thread"):
+        batch_statistics(BatchRequest(_logits(20, 500), device="cpu"), chunk_rows=2)
+    assert chunk_threads.helpers().threads() == 0
