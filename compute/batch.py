@@ -51,7 +51,9 @@ drag over a loaded batch costs one subtract, one exp and two sums per logit.
 On a GPU (dim=1) the batch itself is kept there too, in the dtype, when it
 takes at most half of the device's free memory: a new temperature then copies
 nothing across the bus (on an H200, 12 ms instead of 150 ms for a (4,096,
-50,257) float32 batch).
+50,257) float32 batch, with torch's kernels). Where Triton is installed (torch's
+CUDA builds bring it) S and W of the kept batch are one Triton kernel launch,
+the GPU twin of the compiled pass (compute/gpu_passes.py; not yet timed on a GPU).
 
 Exponentials are taken in base 2 for float32 (torch's exp2 is twice
 as fast as its exp here) and clamped below where the result would be
@@ -88,6 +90,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from softmax_lab.compute import gpu_passes
 from softmax_lab.compute.chunk_threads import Cancelled, run_spans
 from softmax_lab.compute.device import resolve_device, torch_threads
 from softmax_lab.compute.dtypes import dtype_info, torch_dtype
@@ -350,6 +353,8 @@ def _by_rows(
     workers = _workers(plan, len(chunks))
     if kernel.fused and kernel.reads_in_place and not plan.chunk_rows_given:
         chunks = _chunks(plan, _in_place_rows(plan, workers))
+    if kernel.gpu_pass and not kernel.cold and not plan.chunk_rows_given:
+        chunks = [(0, plan.n)]  # one launch: the kept batch is read at the GPU's pace
     # One torch thread per worker: chunks run side by side instead of every torch
     # call forking and joining an OpenMP team (see WORKERS below).
     with contextlib.closing(kernel), torch_threads(1 if plan.device == "cpu" else None):
@@ -863,6 +868,15 @@ class _RowKernel(_Kernel):
         )
         if self.fused:  # the compiled pass writes the sums through these views
             self.total_np, self.weighted_np = self.total.numpy(), self.weighted.numpy()
+        # The same pass on a GPU, in Triton (compute/gpu_passes.py), over the batch kept
+        # there: one launch for a whole warm batch instead of seven per chunk.
+        self.gpu_pass = (
+            self.facts.resident is not None
+            and gpu_passes.usable(plan.device)
+            and self.cdtype == torch.float32
+            and not self.scale_clamped
+            and not self.heat_full
+        )
         # One heatmap row per batch row: a chunk's cells are final once its S is known.
         self.cells_in_chunks = self.fused and plan.row_bin == 1
         # Warm, the fused pass reads rows where they lie: no chunk buffer is used.
@@ -959,6 +973,14 @@ class _RowKernel(_Kernel):
         if self.fused:
             self._run_fused(r0, r1, x, m)
             return
+        if self.gpu_pass:
+            if self._run_on_gpu(r0, r1, x, m):
+                return
+            # It could not run here: torch's kernels, a chunk at a time (a warm batch
+            # came as one span), for these rows and every batch after them.
+            for a in range(r0, r1, self.plan.chunk_rows):
+                self.run(a, min(a + self.plan.chunk_rows, r1), buffers)
+            return
         s, e = self._exponentials(r0, r1, x, m, buffers, self.cold, self._may_sink(r0, r1))
         total = torch.sum(e, dim=1, out=self.total[r0:r1])
         if self.heat_full:
@@ -985,6 +1007,27 @@ class _RowKernel(_Kernel):
             _fused.cells(
                 col_max[r0:r1], m32, self.s_scale, total, self.tiny, self.acc.heatmap[r0:r1]
             )
+
+    def _run_on_gpu(self, r0: int, r1: int, x: Any, m: Any) -> bool:
+        """:meth:`run`'s S and W in one Triton launch over rows r0..r1 of the kept batch
+        (``x`` their compute-type copy when cold, else None). False where the kernel
+        could not run here (then torch's kernels take over: :func:`gpu_passes.usable`
+        is False from then on)."""
+        rows = x if x is not None else self.facts.resident[r0:r1]
+        try:
+            gpu_passes.row_sums(
+                rows,
+                m.reshape(-1),
+                self.s_scale,
+                self.floor,
+                self._may_sink(r0, r1),
+                self.total[r0:r1],
+                self.weighted[r0:r1],
+            )
+        except gpu_passes.KernelFailed:
+            self.gpu_pass = False
+            return False
+        return True
 
     def _may_sink(self, r0: int, r1: int) -> bool:
         """Whether an s of rows r0..r1 may fall below the exponential's floor (so the

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import pkgutil
 import shutil
@@ -33,7 +34,10 @@ QT_FREE_APP = (
 
 
 def compute_modules() -> list[str]:
-    return [f"softmax_lab.compute.{m.name}" for m in pkgutil.iter_modules([str(ROOT / "compute")])]
+    names = [m.name for m in pkgutil.iter_modules([str(ROOT / "compute")])]
+    if importlib.util.find_spec("triton") is None:  # the kernels' module needs it (optional)
+        names.remove("_triton_kernels")
+    return [f"softmax_lab.compute.{name}" for name in names]
 
 
 def loaded_after_import(modules: list[str]) -> list[str]:

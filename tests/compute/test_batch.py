@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from softmax_lab.compute import batch as batch_module
+from softmax_lab.compute import gpu_passes
 from softmax_lab.compute.batch import (
     BatchCancelled,
     BatchRequest,
@@ -930,8 +931,10 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 @pytest.fixture
 def resident_on_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The GPU's resident path run on the CPU (the same code, with CPU tensors)."""
+    """The GPU's resident path run on the CPU (the same code, with CPU tensors), with
+    torch's kernels (test_gpu_passes.py runs it with the Triton ones)."""
     monkeypatch.setattr(batch_module, "_keeps_resident", lambda device: True)
+    monkeypatch.setattr(gpu_passes, "ENABLED", False)
     monkeypatch.setattr(batch_module, "_free_bytes", lambda device: 1 << 40)
 
 
