@@ -4,10 +4,13 @@ Skipped, with a line saying so, where ``torch.cuda.is_available()`` is False.
 The batch fills a few GB (16,384 x 50,257 float32 = 3.3 GB). Each op reads the
 batch and writes a batch-sized result, as the copy does, so ``copy / op`` is the
 fraction of the copy's bandwidth the op reaches (the issue's target: >= 0.7 for
-softmax). Timed with ``torch.cuda.synchronize()`` around each call; the
-contestants alternate round by round. The app's own path is timed too, for a
-(4,096 x 50,257) read-only host batch: its first view, and a new temperature with
-the batch kept on the GPU and streamed from the host.
+softmax). The contestants are torch's own ``F.softmax``, ``F.log_softmax`` and
+``F.cross_entropy``, and the lab's Triton kernels (compute/gpu_passes.py, where
+Triton is installed), which read each row from memory once. Timed with
+``torch.cuda.synchronize()`` around each call; the contestants alternate round by
+round. The app's own path is timed too, for a (4,096 x 50,257) read-only host
+batch: its first view, and a new temperature with the batch kept on the GPU (with
+the Triton row pass and with torch's kernels) and streamed from the host.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import time
 
 import numpy as np
 
+from softmax_lab.compute import gpu_passes
 from tests.benchmarks.common import Figure, Report, interleaved, ratio, scaled
 
 SHAPE = (16_384, 50_257)
@@ -46,17 +50,27 @@ def run(report: Report, rounds: int) -> None:
         torch.cuda.synchronize()
         return time.perf_counter()
 
-    samples = interleaved(
-        {
-            "device-to-device copy": lambda: out.copy_(x),
-            "softmax": lambda: F.softmax(x, dim=1),
-            "log_softmax": lambda: F.log_softmax(x, dim=1),
-            "cross_entropy (per row)": lambda: F.cross_entropy(x, targets, reduction="none"),
-        },
-        rounds=rounds,
-        warmup=2,
-        clock=clock,
-    )
+    contestants = {
+        "device-to-device copy": lambda: out.copy_(x),
+        "softmax": lambda: F.softmax(x, dim=1),
+        "log_softmax": lambda: F.log_softmax(x, dim=1),
+        "cross_entropy (per row)": lambda: F.cross_entropy(x, targets, reduction="none"),
+    }
+    lab = gpu_passes.usable("cuda")
+    if lab:
+        try:  # compiled (and its tiles tuned) here, and checked against torch's
+            for log, reference in ((False, F.softmax), (True, F.log_softmax)):
+                got = gpu_passes.softmax_rows(x, log=log, out=out)
+                torch.testing.assert_close(got[:256], reference(x[:256], dim=1), rtol=2e-5, atol=1e-6)
+        except gpu_passes.KernelFailed:
+            lab = False
+    if lab:
+        # Into the same output as the copy: no allocation inside the timing.
+        contestants["lab softmax_rows"] = lambda: gpu_passes.softmax_rows(x, out=out)
+        contestants["lab softmax_rows, log"] = lambda: gpu_passes.softmax_rows(x, log=True, out=out)
+    else:
+        report.notes.append(f"cuda: the lab's Triton kernels cannot run here ({_why_not()})")
+    samples = interleaved(contestants, rounds=rounds, warmup=2, clock=clock)
     ms = {k: scaled(v, 1e3) for k, v in samples.items()}
     gb = x.numel() * x.element_size() / 1e9
     b = "cuda"
@@ -74,22 +88,41 @@ def run(report: Report, rounds: int) -> None:
                 f"{bandwidth:.0f} GB/s moved",
             )
         )
-    for op in ("softmax", "log_softmax", "cross_entropy (per row)"):
+    # The target is the lab's softmax where its kernels run, else torch's (what the app
+    # would use there).
+    target_op = "lab softmax_rows" if lab else "softmax"
+    for op in ms:
+        if op == "device-to-device copy":
+            continue
         report.ratios.append(
             ratio(
                 b,
                 f"{op}: fraction of copy bandwidth",
                 ms["device-to-device copy"],
                 ms[op],
-                ">= 0.7" if op == "softmax" else "",
-                (lambda v: v >= 0.7) if op == "softmax" else None,
+                ">= 0.7" if op == target_op else "",
+                (lambda v: v >= 0.7) if op == target_op else None,
             )
         )
+    if lab:
+        report.ratios.append(ratio(b, "torch F.softmax / lab softmax_rows", ms["softmax"],
+                                   ms["lab softmax_rows"]))  # fmt: skip
 
     x = out = None  # 6.6 GB, given back before the app's own batch
     torch.cuda.empty_cache()
     _app(report, rounds, clock)
-    report.details["cuda"] = {"device": name, "shape": list(SHAPE)}
+    report.details["cuda"] = {
+        "device": name,
+        "shape": list(SHAPE),
+        "lab_kernels": lab,
+        "softmax_tile_configs_chosen": {str(k): v for k, v in gpu_passes.tuned_configs().items()},
+    }
+
+
+def _why_not() -> str:
+    if not gpu_passes.ENABLED:
+        return "gpu_passes.ENABLED is False"
+    return gpu_passes.broken_reason() or "Triton is not installed"
 
 
 def _app(report: Report, rounds: int, clock) -> None:
@@ -132,9 +165,22 @@ def _app(report: Report, rounds: int, clock) -> None:
     )
     batch_module.clear_cache()
     statistics()  # the first view: the batch is kept on the GPU from here
-    samples["new temperature, batch kept on the GPU"] = interleaved(
-        {"kept": statistics}, rounds=rounds, clock=clock
-    )["kept"]
+    kept = {"kept": statistics}
+    lab = gpu_passes.usable("cuda")
+    if lab:  # the same kept batch, torch's kernels instead of the Triton row pass
+
+        def with_torchs_kernels() -> None:
+            gpu_passes.ENABLED = False
+            try:
+                statistics()
+            finally:
+                gpu_passes.ENABLED = True
+
+        kept["kept, torch's kernels"] = with_torchs_kernels
+    kept_samples = interleaved(kept, rounds=rounds, clock=clock)
+    samples["new temperature, batch kept on the GPU"] = kept_samples["kept"]
+    if lab:
+        samples["new temperature, kept, torch's kernels"] = kept_samples["kept, torch's kernels"]
     kept_facts = batch_module._FACTS[1][2]
     resident = kept_facts.resident is not None
     del kept_facts
@@ -164,6 +210,15 @@ def _app(report: Report, rounds: int, clock) -> None:
             ms["new temperature, batch kept on the GPU"],
         )
     )
+    if lab:
+        report.ratios.append(
+            ratio(
+                b,
+                "app new temperature (kept): torch's kernels / Triton row pass",
+                ms["new temperature, kept, torch's kernels"],
+                ms["new temperature, batch kept on the GPU"],
+            )
+        )
     report.ratios.append(
         ratio(
             b,
@@ -172,4 +227,8 @@ def _app(report: Report, rounds: int, clock) -> None:
             ms["device-to-device copy"],
         )
     )
-    report.details["cuda_app"] = {"shape": list(APP_SHAPE), "kept_on_gpu": resident}
+    report.details["cuda_app"] = {
+        "shape": list(APP_SHAPE),
+        "kept_on_gpu": resident,
+        "triton_row_pass": lab,
+    }
