@@ -68,13 +68,14 @@ def softmax_in_registers(
 @triton.jit
 def softmax_in_tiles(
     x_ptr, out_ptr, x_stride, out_stride, n, c,
-    LOG: tl.constexpr, TILE: tl.constexpr,
+    LOG: tl.constexpr, TILE: tl.constexpr, STAGES: tl.constexpr,
 ):  # fmt: skip
     # One program per row in turn, over a grid small enough that every row being
     # worked on fits in L2 at once. Pass 1 reads the row from memory for its max
     # and sum (online: the sum is rescaled when the max grows); pass 2 reads it
     # again, last tile first, so that what pass 1 read last (most likely still in
-    # L2) is read first, and writes the result.
+    # L2) is read first, and writes the result. STAGES > 1 lets Triton issue the
+    # loads of the next tiles while one is computed (more bytes in flight).
     cols = tl.arange(0, TILE)
     last = (c - 1) // TILE * TILE
     for row in range(tl.program_id(0).to(tl.int64), n, tl.num_programs(0)):
@@ -82,7 +83,7 @@ def softmax_in_tiles(
         run_max = tl.full([TILE], float("-inf"), tl.float32)
         run_sum = tl.zeros([TILE], tl.float32)
         odd = 0
-        for start in range(0, c, TILE):
+        for start in tl.range(0, c, TILE, num_stages=STAGES):
             j = start + cols
             x = tl.load(x_row + j, mask=j < c, other=float("-inf"))
             odd += _odd(x)
@@ -97,7 +98,7 @@ def softmax_in_tiles(
         total = tl.sum(tl.where(run_sum == 0.0, 0.0, run_sum * scale), axis=0)
         log_total = tl.log(total)
         out_row = out_ptr + row * out_stride
-        for back in range(0, c, TILE):
+        for back in tl.range(0, c, TILE, num_stages=STAGES):
             j = last - back + cols
             x = tl.load(x_row + j, mask=j < c, other=float("-inf"))
             shifted = x - row_max

@@ -153,58 +153,70 @@ def softmax_rows(x: Any, *, log: bool = False, out: Any = None) -> Any:
         _launch(_kernel("softmax_in_registers"), (programs,), *args, LOG=log, BLOCK=block,
                 num_warps=warps, enable_fp_fusion=True)  # fmt: skip
         return out
-    tile, warps, per_sm = _tiles_config(x, log, args)
-    programs = min(n, per_sm * _multiprocessors(x)) if x.is_cuda else n
-    _launch(_kernel("softmax_in_tiles"), (programs,), *args, LOG=log, TILE=tile,
-            num_warps=warps, enable_fp_fusion=True)  # fmt: skip
+    config = _tiles_config(x, log, args)
+    _launch_tiles(config, args, log)
     return out
 
 
-SOFTMAX_TILE_CONFIGS: tuple[tuple[int, int, int], ...] = (
-    (4096, 16, 1),
-    (8192, 16, 1),
-    (8192, 32, 1),
-    (4096, 8, 2),
+TileConfig = tuple[int, int, int, int]
+"""(tile, warps, programs per multiprocessor, pipeline stages) of ``softmax_in_tiles``."""
+
+SOFTMAX_TILE_CONFIGS: tuple[TileConfig, ...] = (
+    (4096, 16, 1, 1),  # 56 registers a thread (ptxas, sm_90), 16 KB of loads in flight an SM
+    (8192, 16, 1, 1),  # 64 registers, 32 KB
+    (8192, 32, 1, 1),  # 40 registers, 32 KB
+    (16384, 32, 1, 1),  # 64 registers (the most 1,024 threads may have), 64 KB
+    (4096, 16, 1, 3),  # loads pipelined through shared memory (cp.async): 128 registers
+    (4096, 16, 2, 1),  # two rows an SM: 53 MB in flight on an H200, more than its L2
 )
-"""(tile, warps, programs per multiprocessor) for rows read in tiles. None was measured
-on a GPU when this was written (no GPU was lent to that session), so the first call for
-a row length on a CUDA device times each (a launch to compile and warm, then the best
-of two) and keeps the fastest; in the interpreter the first is used. One program per
-multiprocessor keeps 132 rows of 50,257 float32 (26 MB) in flight on an H200, within
-its 50 MB of L2; the registers (56-64 a thread at 16 warps for a 4,096 tile, ptxas for
-sm_90, no spills) allow two."""
+"""Candidates for rows read in tiles. None was measured on a GPU when this was written
+(no GPU was lent to that session), so the first call for a row length on a CUDA device
+times each (a launch to compile and warm, then the best of two) and keeps the fastest;
+in the interpreter the first is used. What they trade: one program per multiprocessor
+keeps 132 rows of 50,257 float32 (26 MB) in flight on an H200, within its 50 MB of L2,
+but a 4,096-logit tile at 16 warps has only 16 KB of loads in flight per multiprocessor,
+where about 36 KB would cover memory's latency at full bandwidth: larger tiles, more
+warps, pipelined loads or a second program per multiprocessor (whose rows may no longer
+fit L2) each add to that. All compile for sm_90 without spilling (test_gpu_passes.py;
+8,192 at 32 warps with 2 stages spilled, and 4,096 at 8 warps with 3 took 249 registers,
+leaving no room for a second program, so neither is here)."""
 
-_TUNED: dict[tuple[int, int, bool], tuple[int, int, int]] = {}
+_TUNED: dict[tuple[int, int, bool], TileConfig] = {}
 
 
-def _tiles_config(x: Any, log: bool, args: tuple[Any, ...]) -> tuple[int, int, int]:
+def _tiles_config(x: Any, log: bool, args: tuple[Any, ...]) -> TileConfig:
     if not x.is_cuda or len(SOFTMAX_TILE_CONFIGS) == 1:
         return SOFTMAX_TILE_CONFIGS[0]
     import torch
 
     key = (x.device.index or 0, int(x.shape[1]), log)
     if key not in _TUNED:
-        kernel, n = _kernel("softmax_in_tiles"), int(x.shape[0])
         times = {}
-        for tile, warps, per_sm in SOFTMAX_TILE_CONFIGS:
-            grid = (min(n, per_sm * _multiprocessors(x)),)
+        for config in SOFTMAX_TILE_CONFIGS:
             best = math.inf
             for attempt in range(3):  # the first compiles and warms up
                 start = torch.cuda.Event(enable_timing=True)
                 end = torch.cuda.Event(enable_timing=True)
                 start.record()
-                _launch(kernel, grid, *args, LOG=log, TILE=tile, num_warps=warps,
-                        enable_fp_fusion=True)  # fmt: skip
+                _launch_tiles(config, args, log)
                 end.record()
                 end.synchronize()
                 if attempt:
                     best = min(best, start.elapsed_time(end))
-            times[(tile, warps, per_sm)] = best
+            times[config] = best
         _TUNED[key] = min(times, key=times.__getitem__)
     return _TUNED[key]
 
 
-def tuned_configs() -> dict[tuple[int, int, bool], tuple[int, int, int]]:
+def _launch_tiles(config: TileConfig, args: tuple[Any, ...], log: bool) -> None:
+    tile, warps, per_sm, stages = config
+    x, n = args[0], args[4]
+    programs = min(n, per_sm * _multiprocessors(x)) if x.is_cuda else n
+    _launch(_kernel("softmax_in_tiles"), (programs,), *args, LOG=log, TILE=tile, STAGES=stages,
+            num_warps=warps, enable_fp_fusion=True)  # fmt: skip
+
+
+def tuned_configs() -> dict[tuple[int, int, bool], TileConfig]:
     """The tile configuration chosen so far per (device, classes, log): for the benchmark."""
     return dict(_TUNED)
 
