@@ -955,8 +955,8 @@ class _RowKernel(_Kernel):
     def buffers(self) -> _Buffers | None:
         """One worker's chunk buffers; None where the compiled pass reads a warm batch
         where it lies (it touches no buffer, and three chunk-sized tensors per worker
-        were 0.03 ms of a 3.4 ms new temperature)."""
-        if self.fused and self.reads_in_place:
+        were 0.03 ms of a 3.4 ms new temperature), or the GPU pass reads the kept one."""
+        if (self.fused and self.reads_in_place) or (self.gpu_pass and not self.cold):
             return None
         return super().buffers()
 
@@ -965,7 +965,9 @@ class _RowKernel(_Kernel):
         import torch
 
         x = None
-        if self.cold or not self.direct:
+        # Warm, the GPU pass reads the kept rows as stored (one span of every row: no
+        # chunk buffer would hold them), and so does the compiled pass a direct batch.
+        if self.cold or not (self.direct or self.gpu_pass):
             _, x = self._stage(r0, r1, buffers)
         if self.cold:
             self._learn(r0, r1, x, buffers)  # leaves x - max in buffers.s
@@ -977,7 +979,8 @@ class _RowKernel(_Kernel):
             if self._run_on_gpu(r0, r1, x, m):
                 return
             # It could not run here: torch's kernels, a chunk at a time (a warm batch
-            # came as one span), for these rows and every batch after them.
+            # came as one span, with no buffers), for these rows and every batch after.
+            buffers = buffers if buffers is not None else _Kernel.buffers(self)
             for a in range(r0, r1, self.plan.chunk_rows):
                 self.run(a, min(a + self.plan.chunk_rows, r1), buffers)
             return

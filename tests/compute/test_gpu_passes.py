@@ -182,13 +182,16 @@ def launches(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
     return seen
 
 
-@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float16"])
 def test_a_new_temperature_of_a_kept_batch_is_one_launch(
-    tmp_path, kept_here, launches: list[tuple[int, int]], dtype: str
+    tmp_path, kept_here, launches: list[tuple[int, int]], dtype: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Chunks of 3 rows by default, as a GPU's are a small part of a big batch.
+    monkeypatch.setattr(batch_module, "CHUNK_ELEMENTS", 3 * 9000)
+    monkeypatch.setattr(batch_module, "GPU_CHUNK_ELEMENTS", 3 * 9000)
     data = _mapped(tmp_path, _vocabulary_logits(7, 9000, seed=31))
     targets = np.random.default_rng(32).integers(0, 9000, 7)
-    cold = batch_statistics(BatchRequest(data, 1.0, 1, dtype, DEVICE, targets, 0.1), chunk_rows=3)
+    cold = batch_statistics(BatchRequest(data, 1.0, 1, dtype, DEVICE, targets, 0.1))
     assert launches == [(3, 9000), (3, 9000), (1, 9000)]  # the first view: per chunk
     launches.clear()
     warm = batch_statistics(BatchRequest(data, 0.4, 1, dtype, DEVICE, targets, 0.1))
@@ -216,17 +219,20 @@ def test_kernels_agree_with_torchs_on_the_kept_batch(
     np.testing.assert_array_equal(ours.argmax, theirs.argmax)
 
 
+class _Unbuildable:
+    """A kernel whose every launch fails, as one Triton cannot build for an old GPU."""
+
+    def __getitem__(self, grid):
+        def launch(*args, **kwargs):
+            raise RuntimeError("PTX .version 9.4 does not support .target sm_52")
+
+        return launch
+
+
 def test_a_kernel_that_cannot_run_hands_over_to_torch(
     tmp_path, kept_here, launches: list[tuple[int, int]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    class Unbuildable:
-        def __getitem__(self, grid):
-            def launch(*args, **kwargs):
-                raise RuntimeError("PTX .version 9.4 does not support .target sm_52")
-
-            return launch
-
-    monkeypatch.setattr(gpu_passes, "_kernel", lambda name: Unbuildable())
+    monkeypatch.setattr(gpu_passes, "_kernel", lambda name: _Unbuildable())
     data = _mapped(tmp_path, _vocabulary_logits(5, 9000, seed=35))
     for t in (1.0, 0.5):  # the first view fails over mid-pass; the second never tries
         result = batch_statistics(BatchRequest(data, t, 1, "float32", DEVICE), chunk_rows=2)
@@ -234,6 +240,24 @@ def test_a_kernel_that_cannot_run_hands_over_to_torch(
         assert launches == [(2, 9000)]  # only the first chunk of the first view tried
     assert not gpu_passes.usable(DEVICE)
     assert gpu_passes.broken_reason() == "RuntimeError: PTX .version 9.4 does not support .target sm_52"
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_a_kernel_that_fails_on_the_whole_kept_batch_hands_over_chunk_by_chunk(
+    tmp_path, kept_here, launches: list[tuple[int, int]], monkeypatch: pytest.MonkeyPatch, dtype: str
+) -> None:
+    # The new temperature's one span of every row has no chunk buffers: torch's kernels
+    # need them, a chunk at a time (bfloat16 needs its float32 copy in them too).
+    monkeypatch.setattr(batch_module, "CHUNK_ELEMENTS", 2 * 9000)
+    monkeypatch.setattr(batch_module, "GPU_CHUNK_ELEMENTS", 2 * 9000)
+    data = _mapped(tmp_path, _vocabulary_logits(5, 9000, seed=36))
+    batch_statistics(BatchRequest(data, 1.0, 1, dtype, DEVICE))  # the first view builds
+    monkeypatch.setattr(gpu_passes, "_kernel", lambda name: _Unbuildable())
+    launches.clear()
+    result = batch_statistics(BatchRequest(data, 0.5, 1, dtype, DEVICE))
+    assert launches == [(5, 9000)]
+    _assert_fused_matches(result, _reference(np.asarray(data), 0.5, dtype), FUSED_TOL)
+    assert not gpu_passes.usable(DEVICE)
 
 
 def test_usable_only_where_a_kernel_can_run(monkeypatch: pytest.MonkeyPatch) -> None:
