@@ -29,6 +29,7 @@ machine with no GPU, against float64 and against batch.py's torch kernels.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
@@ -83,9 +84,16 @@ class KernelFailed(RuntimeError):
 
 
 def _launch(kernel: Any, grid: tuple[int, ...], *args: Any, **kwargs: Any) -> None:
+    """``kernel[grid](*args)`` on the device of its first argument (a tensor): Triton
+    launches on the current CUDA device, which need not be the one a batch is kept on."""
     global _broken
+    import torch
+
+    first = args[0]
+    on = torch.cuda.device(first.device) if first.is_cuda else contextlib.nullcontext()
     try:
-        kernel[grid](*args, **kwargs)
+        with on:
+            kernel[grid](*args, **kwargs)
     except Exception as exc:  # Triton's compile errors have no common base class
         _broken = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
         raise KernelFailed(_broken) from exc
