@@ -1,7 +1,8 @@
 /*
  * The compiled passes of compute/batch.py at a new temperature, for float32:
  * row_sums and cells for dim=1 (each row a distribution), column_sums and
- * column_cells for dim=0 (each column one).
+ * column_cells for dim=0 (each column one); and learn_rows, dim=1's first view of
+ * a batch (the facts that do not depend on the temperature).
  *
  * For each row i of x and its max m_i, with k = log2(e) / T:
  *
@@ -41,6 +42,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -397,6 +399,103 @@ static void column_cells(const char *x, Py_ssize_t row_stride, char *out, Py_ssi
     }
 }
 
+/* -- the first view: the facts that do not depend on the temperature ------------------ */
+
+/* For each row of x: row_max[i] and argmax[i], its largest value and the first index of
+ * it; shifted_min[i] = min - max and shifted_sum[i] = sum of (x - max), each x - max
+ * rounded to float32 as torch's subtraction rounds it (added in float32 per lane over
+ * blocks of BLOCK, then in float64); nonfinite[i], how many of the row are NaN or
+ * infinite; and the max of each run of cb columns into the row of cm (NaN where the run
+ * holds one). Two reads of the row: the second, for the sum, once the max is known, finds
+ * it in cache. In torch this was five passes over the chunk (argmax, gather, subtract,
+ * sum, min) and a max_pool1d. A row holding NaN or an infinity is only counted here:
+ * batch.py recomputes it (and any whose sum left float32's range) the careful torch way. */
+CLONES
+static void learn_rows(const char *x, Py_ssize_t row_stride, Py_ssize_t rows, Py_ssize_t c,
+                       double *row_max, int64_t *argmax, double *shifted_sum,
+                       double *shifted_min, int64_t *nonfinite, char *cm, Py_ssize_t cm_stride,
+                       Py_ssize_t cb)
+{
+    const v8i step = {8, 8, 8, 8, 8, 8, 8, 8};
+    for (Py_ssize_t i = 0; i < rows; i++) {
+        const float *row = (const float *)(x + i * row_stride);
+        float mx = row[0], mn = row[0];
+        Py_ssize_t at = 0, j = 0;
+        int64_t bad = 0;
+        if (c >= 8) {
+            v8f vmax, vmin, v;
+            memcpy(&vmax, row, sizeof vmax);
+            vmin = vmax;
+            v8i idx = {0, 1, 2, 3, 4, 5, 6, 7}, vidx = idx, vbad;
+            v8f d = vmax - vmax; /* 0 where finite, NaN where NaN or infinite */
+            vbad = -(d != d);
+            for (j = 8; j + 8 <= c; j += 8) {
+                memcpy(&v, row + j, sizeof v);
+                idx += step;
+                v8i gt = v > vmax, lt = v < vmin; /* strictly: a lane keeps its first max */
+                vmax = (v8f)(((v8i)v & gt) | ((v8i)vmax & ~gt));
+                vidx = (idx & gt) | (vidx & ~gt);
+                vmin = (v8f)(((v8i)v & lt) | ((v8i)vmin & ~lt));
+                d = v - v;
+                vbad -= (d != d);
+            }
+            mx = vmax[0];
+            at = vidx[0];
+            mn = vmin[0];
+            for (int l = 1; l < 8; l++) { /* the first index among the lanes' equal maxima */
+                if (vmax[l] > mx || (vmax[l] == mx && vidx[l] < at)) {
+                    mx = vmax[l];
+                    at = vidx[l];
+                }
+                mn = vmin[l] < mn ? vmin[l] : mn;
+            }
+            for (int l = 0; l < 8; l++)
+                bad += vbad[l];
+        } else {
+            bad += !(row[0] - row[0] == 0.0f);
+            j = 1;
+        }
+        for (; j < c; j++) {
+            float a = row[j];
+            if (a > mx) {
+                mx = a;
+                at = j;
+            }
+            mn = a < mn ? a : mn;
+            bad += !(a - a == 0.0f);
+        }
+        /* pass 2: the sum of x - max */
+        const v8f mv = {mx, mx, mx, mx, mx, mx, mx, mx};
+        v4d acc[2] = {{0}};
+        j = 0;
+        for (; j + BLOCK <= c; j += BLOCK) {
+            v8f s0 = {0}, s1 = {0}, v0, v1;
+            for (int b = 0; b < BLOCK; b += 16) {
+                memcpy(&v0, row + j + b, sizeof v0);
+                memcpy(&v1, row + j + b + 8, sizeof v1);
+                s0 += v0 - mv;
+                s1 += v1 - mv;
+            }
+            widen_add(acc, s0 + s1);
+        }
+        for (; j + 8 <= c; j += 8) {
+            v8f v0;
+            memcpy(&v0, row + j, sizeof v0);
+            widen_add(acc, v0 - mv);
+        }
+        double sum = wide_sum(acc);
+        for (; j < c; j++)
+            sum += (float)(row[j] - mx);
+        row_max[i] = mx;
+        argmax[i] = at;
+        shifted_sum[i] = sum;
+        shifted_min[i] = (float)(mn - mx);
+        nonfinite[i] = bad;
+        if (cm != NULL)
+            bin_max_row(row, (float *)(cm + i * cm_stride), c, cb, -INFINITY);
+    }
+}
+
 /* -- Python ------------------------------------------------------------------------ */
 
 /* A buffer of ndim dimensions holding `type` ('f': float32, 'd': float64) in native
@@ -411,11 +510,14 @@ static int array_buffer(PyObject *obj, Py_buffer *view, int ndim, int writable, 
     if (fmt[0] == '<' || fmt[0] == '=' || fmt[0] == '@')
         fmt++;
     Py_ssize_t size = type == 'f' ? 4 : 8;
-    if (fmt[0] != type || fmt[1] != '\0' || view->itemsize != size || view->ndim != ndim ||
+    /* 'q': int64, which numpy names 'l' where a long is 64 bits */
+    char got = (type == 'q' && fmt[0] == 'l' && view->itemsize == 8) ? 'q' : fmt[0];
+    if (got != type || fmt[1] != '\0' || view->itemsize != size || view->ndim != ndim ||
         view->strides[ndim - 1] != size || (ndim == 2 && view->strides[0] % size != 0)) {
         PyErr_Format(PyExc_ValueError,
                      "%s must be a %d-D %s array in native order whose last axis is "
-                     "contiguous", name, ndim, type == 'f' ? "float32" : "float64");
+                     "contiguous", name, ndim,
+                     type == 'f' ? "float32" : type == 'd' ? "float64" : "int64");
         PyBuffer_Release(view);
         return -1;
     }
@@ -628,7 +730,58 @@ static PyObject *py_column_cells(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(learn_rows_doc,
+"learn_rows(x, row_max, argmax, shifted_sum, shifted_min, nonfinite, cb, col_max)\n--\n\n"
+"For each row i of the (rows, C) float32 array x, C >= 1: its max and the first index\n"
+"of it, sum and min of x[i] - max (each rounded to float32), and how many of it are\n"
+"NaN or infinite, into the (rows,) arrays row_max, shifted_sum, shifted_min (float64),\n"
+"argmax and nonfinite (int64); and the max of each run of cb columns into col_max,\n"
+"(rows, ceil(C / cb)) float32 (None: no bins). Rows with a nonfinite count are left\n"
+"to the caller. Releases the GIL.");
+
+static PyObject *py_learn_rows(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *xo, *mo, *ao, *so, *no, *fo, *co;
+    Py_ssize_t cb;
+    if (!PyArg_ParseTuple(args, "OOOOOOnO:learn_rows", &xo, &mo, &ao, &so, &no, &fo, &cb, &co))
+        return NULL;
+    const int bins = co != Py_None;
+    if (bins && cb < 1) {
+        PyErr_SetString(PyExc_ValueError, "cb must be at least 1");
+        return NULL;
+    }
+    const Want want[7] = {{xo, 2, 0, 'f', "x"},
+                          {mo, 1, 1, 'd', "row_max"},
+                          {ao, 1, 1, 'q', "argmax"},
+                          {so, 1, 1, 'd', "shifted_sum"},
+                          {no, 1, 1, 'd', "shifted_min"},
+                          {fo, 1, 1, 'q', "nonfinite"},
+                          {co, 2, 1, 'f', "col_max"}};
+    Py_buffer v[7];
+    const int n = bins ? 7 : 6;
+    if (take_buffers(want, v, n) < 0)
+        return NULL;
+    Py_ssize_t rows = v[0].shape[0], c = v[0].shape[1];
+    if (c < 1 || !same_length(v, n, 1, rows) || (bins && v[6].shape[1] != (c + cb - 1) / cb)) {
+        PyErr_SetString(PyExc_ValueError,
+                        "x needs a column, the facts one entry per row of x and col_max "
+                        "ceil(C / cb) columns");
+        release_buffers(v, n);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    learn_rows((const char *)v[0].buf, v[0].strides[0], rows, c, (double *)v[1].buf,
+               (int64_t *)v[2].buf, (double *)v[3].buf, (double *)v[4].buf,
+               (int64_t *)v[5].buf, bins ? (char *)v[6].buf : NULL, bins ? v[6].strides[0] : 0,
+               cb);
+    Py_END_ALLOW_THREADS
+    release_buffers(v, n);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
+    {"learn_rows", py_learn_rows, METH_VARARGS, learn_rows_doc},
     {"row_sums", py_row_sums, METH_VARARGS, row_sums_doc},
     {"cells", py_cells, METH_VARARGS, cells_doc},
     {"column_sums", py_column_sums, METH_VARARGS, column_sums_doc},

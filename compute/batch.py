@@ -27,7 +27,9 @@ compute/_fused.c (built by setup.py where a C compiler is found): each logit is
 read once and nothing is written, where torch's kernels make five passes over
 chunk buffers. A new temperature of a (256, 50,257) batch took about 3x less
 time per core than with torch's kernels on the 2-core machine (docs/performance.md).
-Without the compiled module, or for float64, full-resolution heatmaps and
+The first view's facts (max, argmax, min and sum of ``x - max``, the binned column
+maxima) are one compiled pass too (``learn_rows``; rows with NaN, infinities or a
+sum beyond float32 are handed back to torch's kernels). Without the compiled module, or for float64, full-resolution heatmaps and
 temperatures whose 1/T leaves float32's range, torch's kernels do the same work.
 
 Chunks go to one worker per usable core (at most four; the calling thread is one
@@ -879,8 +881,9 @@ class _RowKernel(_Kernel):
         )
         # One heatmap row per batch row: a chunk's cells are final once its S is known.
         self.cells_in_chunks = self.fused and plan.row_bin == 1
-        # Warm, the fused pass reads rows where they lie: no chunk buffer is used.
-        self.reads_in_place = self.direct and not self.cold
+        # The fused pass reads rows where they lie (first view included: the compiled
+        # learn pass reads them too), and so do torch's kernels warm: no chunk buffer.
+        self.reads_in_place = self.direct and (self.fused or not self.cold)
         if not self.cold:
             self._row_max()  # built once, before any worker reads it
 
@@ -933,23 +936,24 @@ class _RowKernel(_Kernel):
             stored.copy_(self._read(r0, r1, buffers))
         return stored, self._in_compute_type(stored, buffers)
 
-    def _max_of(self, r0: int, r1: int) -> Any:
-        """Rows r0..r1: their max as an (rows, 1) tensor in the compute type."""
+    def _max_of(self, at: slice | np.ndarray) -> Any:
+        """Rows ``at`` (a range, or indices): their max as an (rows, 1) tensor in the
+        compute type."""
         import torch
 
-        row_max = self.facts.row_max[r0:r1]
+        row_max = self.facts.row_max[at]
         # Rows whose max is not finite take the careful path; 0 keeps their arithmetic quiet.
         safe = np.where(np.isfinite(row_max), row_max, 0.0)
         return torch.from_numpy(safe[:, None]).to(device=self.plan.device, dtype=self.cdtype)
 
     def _chunk_max(self, r0: int, r1: int) -> Any:
         if self.cold:  # the facts of this chunk were learnt just now
-            return self._max_of(r0, r1)
+            return self._max_of(slice(r0, r1))
         return self._row_max()[r0:r1]
 
     def _row_max(self) -> Any:
         if self.row_max_t is None:
-            self.row_max_t = self._max_of(0, self.plan.n)
+            self.row_max_t = self._max_of(slice(0, self.plan.n))
         return self.row_max_t
 
     def buffers(self) -> _Buffers | None:
@@ -966,11 +970,11 @@ class _RowKernel(_Kernel):
 
         x = None
         # Warm, the GPU pass reads the kept rows as stored (one span of every row: no
-        # chunk buffer would hold them), and so does the compiled pass a direct batch.
-        if self.cold or not (self.direct or self.gpu_pass):
+        # chunk buffer would hold them).
+        if not (self.reads_in_place or (self.gpu_pass and not self.cold)):
             _, x = self._stage(r0, r1, buffers)
         if self.cold:
-            self._learn(r0, r1, x, buffers)  # leaves x - max in buffers.s
+            self._learn(r0, r1, x, buffers)
         m = self._chunk_max(r0, r1)
         if self.fused:
             self._run_fused(r0, r1, x, m)
@@ -1046,37 +1050,69 @@ class _RowKernel(_Kernel):
         lowest = float(np.min(self.facts.shifted_min[r0:r1])) * self.s_scale
         return not lowest >= self.floor + 1.0
 
-    def _learn(self, r0: int, r1: int, x: Any, buffers: _Buffers) -> None:
-        """The temperature-independent facts of rows r0..r1 (first pass over a batch);
-        leaves ``x - row max`` in ``buffers.s``."""
+    def _learn(self, r0: int, r1: int, x: Any, buffers: _Buffers | None) -> None:
+        """The temperature-independent facts of rows r0..r1 (first pass over a batch):
+        compiled where the fused pass runs (``x`` None: read where they lie), else in
+        torch's kernels, which leave ``x - row max`` in ``buffers.s`` for the pass."""
+        if not self.fused:
+            assert buffers is not None
+            self._learn_torch(slice(r0, r1), x, buffers.s[: r1 - r0])
+            return
+        import torch
+
+        facts, at = self.facts, slice(r0, r1)
+        rows = self.plan.data[at] if x is None else x.numpy()
+        col_max = facts.col_max
+        assert isinstance(col_max, np.ndarray)  # the fused pass has bins, on the CPU
+        _fused.learn_rows(
+            rows,
+            facts.row_max[at],
+            facts.argmax[at],
+            facts.shifted_sum[at],
+            facts.shifted_min[at],
+            facts.nonfinite[at],
+            self.plan.col_bin,
+            col_max[at],
+        )
+        # NaN or infinite logits (counted above), or a sum beyond float32: torch's way,
+        # whose NaN and overflow rules the careful path follows.
+        odd = np.flatnonzero((facts.nonfinite[at] > 0) | ~np.isfinite(facts.shifted_sum[at]))
+        if odd.size:
+            self._learn_torch(r0 + odd, torch.from_numpy(np.ascontiguousarray(rows[odd])))
+
+    def _learn_torch(self, at: slice | np.ndarray, x: Any, shifted_out: Any = None) -> None:
+        """:meth:`_learn` in torch's kernels for rows ``at`` (a range, or indices) of
+        the batch, whose logits in the compute type are ``x``; ``x - row max`` goes
+        into ``shifted_out`` (None: a tensor of its own)."""
         import torch
         import torch.nn.functional as F
 
         facts = self.facts
+        index = at if isinstance(at, np.ndarray) else np.arange(at.start, at.stop)
         # The max is read at the argmax: one pass finds both (a NaN is its row's
         # argmax in numpy and torch alike, so a NaN row's max is NaN, as amax gives).
         if x.device.type == "cpu":
             argmax = torch.from_numpy(np.argmax(x.numpy(), axis=1))  # numpy's is vectorised
         else:
             argmax = x.argmax(dim=1)
-        facts.argmax[r0:r1] = _numpy(argmax)
-        facts.row_max[r0:r1] = _numpy(x.gather(1, argmax[:, None].to(x.device))[:, 0])
-        m = self._max_of(r0, r1)
-        shifted = torch.sub(x, m, out=buffers.s[: r1 - r0])
+        facts.argmax[at] = _numpy(argmax)
+        facts.row_max[at] = _numpy(x.gather(1, argmax[:, None].to(x.device))[:, 0])
+        m = self._max_of(at)
+        shifted = torch.sub(x, m, out=shifted_out) if shifted_out is not None else x - m
         shifted_sum = shifted.sum(dim=1)
-        facts.shifted_sum[r0:r1] = _numpy(shifted_sum)
-        facts.shifted_min[r0:r1] = _numpy(shifted.amin(dim=1))
+        facts.shifted_sum[at] = _numpy(shifted_sum)
+        facts.shifted_min[at] = _numpy(shifted.amin(dim=1))
         # A finite sum means every logit of the row is finite: count only in the others.
         odd = ~torch.isfinite(shifted_sum)
         if bool(odd.any()):
             rows = odd.nonzero()[:, 0]
             counts = (~torch.isfinite(x[rows])).sum(dim=1)
-            facts.nonfinite[r0:r1][_numpy(rows)] = _numpy(counts)
+            facts.nonfinite[index[_numpy(rows)]] = _numpy(counts)
             # Finite logits whose sum overflowed the compute type: sum them in float64.
             finite_rows = rows[counts == 0]
             if finite_rows.numel():
                 exact = (x[finite_rows].to(torch.float64) - m[finite_rows]).sum(dim=1)
-                facts.shifted_sum[r0:r1][_numpy(finite_rows)] = _numpy(exact)
+                facts.shifted_sum[index[_numpy(finite_rows)]] = _numpy(exact)
         if facts.col_max is not None:
             # ceil_mode: the last, shorter bin is a bin of its own (padding never wins a max).
             pooled = F.max_pool1d(
@@ -1084,9 +1120,9 @@ class _RowKernel(_Kernel):
             )
             pooled = pooled[:, 0, :]
             if isinstance(facts.col_max, np.ndarray):
-                facts.col_max[r0:r1] = _numpy(pooled)
+                facts.col_max[at] = _numpy(pooled)
             else:  # kept on the GPU beside the resident batch
-                facts.col_max[r0:r1] = pooled
+                facts.col_max[at] = pooled
 
     # -- once per batch ----------------------------------------------------------------
 

@@ -276,6 +276,77 @@ def test_read_only_outputs_are_refused() -> None:
                        True, out, np.zeros(2, np.float32))
 
 
+# -- the first view's facts ---------------------------------------------------------------
+
+
+def _learn(x: np.ndarray, cb: int | None):
+    rows = x.shape[0]
+    out = [np.full(rows, np.nan), np.full(rows, -7, np.int64), np.full(rows, np.nan),
+           np.full(rows, np.nan), np.full(rows, -7, np.int64)]  # fmt: skip
+    col_max = None if cb is None else np.full((rows, -(-x.shape[1] // cb)), np.nan, np.float32)
+    fused.learn_rows(x, *out, cb or 1, col_max)
+    return (*out, col_max)
+
+
+@needs_kernel
+@pytest.mark.parametrize("c", [1, 2, 7, 8, 9, 15, 16, 127, 128, 129, 300, 50_257])
+def test_learn_rows_match_numpy_and_torch(c: int) -> None:
+    import torch
+    import torch.nn.functional as F
+
+    rng = np.random.default_rng(c)
+    x = (rng.standard_normal((8, c)) * 3.0).astype(np.float32)
+    x[1, c // 2] = 60.0  # one strong logit
+    x[2] = 4.0  # all tied: the first index
+    x[3, c - 1] = x[3].max() + 1.0  # the max in the scalar tail
+    if c >= 3:
+        x[4, [c // 3, 2 * c // 3]] = 50.0  # tied in two lanes: the first of them
+    x[5] = -3e38  # x - max is 0 everywhere: a sum of zeros
+    x[6, 0] = 3e38  # x - max overflows to -inf for the rest
+    cb = 3 if c < 300 else -(-c // 4096)
+    row_max, argmax, shifted_sum, shifted_min, nonfinite, col_max = _learn(x, cb)
+    shifted = torch.from_numpy(x) - torch.from_numpy(x.max(axis=1))[:, None]  # as torch rounds
+    np.testing.assert_array_equal(argmax, np.argmax(x, axis=1))
+    np.testing.assert_array_equal(row_max, x.max(axis=1).astype(np.float64))
+    np.testing.assert_array_equal(shifted_min, shifted.amin(dim=1).double().numpy())
+    want = shifted.double().sum(dim=1).numpy()
+    # Row 6's 128 float32 terms of -3e38 in a block leave float32's range: -inf, which
+    # batch.py recomputes in float64 (below a block, vectors are added in float64).
+    if c >= 128:
+        assert shifted_sum[6] == -np.inf
+        shifted_sum[6] = want[6]
+    np.testing.assert_allclose(shifted_sum, want, rtol=1e-6, atol=1e-6 * c)
+    np.testing.assert_array_equal(nonfinite, 0)
+    pooled = F.max_pool1d(torch.from_numpy(x)[:, None], cb, cb, ceil_mode=True)[:, 0]
+    np.testing.assert_array_equal(col_max, pooled.numpy())
+
+
+@needs_kernel
+@pytest.mark.parametrize("c", [5, 8, 23, 1000])
+def test_learn_rows_counts_what_is_not_finite(c: int) -> None:
+    x = np.zeros((5, c), np.float32)
+    x[0, c - 1] = np.nan  # in the tail (c = 5, 23) or the last vector
+    x[1, :2] = np.inf
+    x[2, 0] = -np.inf
+    x[3] = -np.inf
+    nonfinite = _learn(x, None)[4]
+    np.testing.assert_array_equal(nonfinite, [1, 2, 1, c, 0])
+
+
+@needs_kernel
+def test_learn_rows_refuses_what_does_not_fit() -> None:
+    x = np.zeros((2, 10), np.float32)
+    good = [np.zeros(2), np.zeros(2, np.int64), np.zeros(2), np.zeros(2), np.zeros(2, np.int64)]
+    with pytest.raises(ValueError, match="int64"):
+        fused.learn_rows(x, good[0], np.zeros(2), *good[2:], 1, None)
+    with pytest.raises(ValueError, match="ceil"):
+        fused.learn_rows(x, *good, 3, np.zeros((2, 3), np.float32))
+    with pytest.raises(ValueError, match="at least 1"):
+        fused.learn_rows(x, *good, 0, np.zeros((2, 10), np.float32))
+    with pytest.raises(ValueError, match="one entry per row"):
+        fused.learn_rows(x, np.zeros(3), *good[1:], 1, None)
+
+
 # -- which batches take it -------------------------------------------------------------
 
 
@@ -329,3 +400,40 @@ def test_other_batches_take_torchs_kernels(
     data = np.random.default_rng(4).standard_normal(shape).astype(np.float32)
     batch_statistics(BatchRequest(data, temperature, dim, dtype, "cpu"))
     assert calls == [], why
+
+
+@needs_kernel
+@pytest.mark.parametrize("source", ["in memory", "memory-mapped"])
+def test_the_compiled_first_view_learns_what_torchs_kernels_learn(
+    tmp_path, calls: list[str], monkeypatch: pytest.MonkeyPatch, source: str
+) -> None:
+    # Ordinary rows and every kind the compiled pass hands back to torch's kernels.
+    rng = np.random.default_rng(5)
+    data = (rng.standard_normal((12, 9000)) * 3.0).astype(np.float32)
+    data[1, 17] = np.nan
+    data[2, 40] = np.inf
+    data[3] = -np.inf
+    data[4, :100] = -np.inf  # masked classes
+    data[5] = -3e38
+    data[5, 3] = 3e38  # finite logits whose shifted sum leaves float32
+    data[6] = 2.0  # all tied
+    if source == "memory-mapped":
+        np.save(tmp_path / "b.npy", data)
+        data = np.load(tmp_path / "b.npy", mmap_mode="r")
+    else:
+        data.setflags(write=False)
+    facts = {}
+    for compiled in (True, False):
+        monkeypatch.setattr(batch_module, "FUSED_KERNEL", compiled)
+        batch_module.clear_cache()
+        calls.clear()
+        batch_statistics(BatchRequest(data, 1.0, 1, "float32", "cpu"), chunk_rows=5)
+        assert ("learn_rows" in calls) == compiled
+        facts[compiled] = batch_module._FACTS[1][2]
+    ours, theirs = facts[True], facts[False]
+    for name in ("row_max", "argmax", "shifted_min", "nonfinite", "col_max"):
+        np.testing.assert_array_equal(getattr(ours, name), getattr(theirs, name), err_msg=name)
+    # Torch sums each row's float32 terms in another order; the overflowing row is
+    # summed in float64 on both paths.
+    np.testing.assert_allclose(ours.shifted_sum, theirs.shifted_sum, rtol=1e-6)
+    assert np.isfinite(ours.shifted_sum[5]) and ours.shifted_sum[5] < -1e42
