@@ -105,7 +105,6 @@ def _kernel(name: str) -> Any:
     return getattr(_triton_kernels, name)
 
 
-
 # -- what batch.py and the benchmark call -------------------------------------------------
 
 
@@ -151,6 +150,10 @@ def softmax_rows(x: Any, *, log: bool = False, out: Any = None) -> Any:
     n, c = x.shape
     if out is None:
         out = torch.empty_like(x, memory_format=torch.contiguous_format)
+    elif out.shape != x.shape or out.dtype != x.dtype or out.device != x.device or (
+        c > 1 and out.stride(1) != 1
+    ):
+        raise ValueError("out must be a float32 tensor of x's shape on its device, rows contiguous")
     if n == 0 or c == 0:
         return out
     args = (x, out, x.stride(0), out.stride(0), n, c)

@@ -114,6 +114,10 @@ def test_softmax_rows_refuses_what_it_does_not_compute() -> None:
             gpu_passes.softmax_rows(bad.to(DEVICE))
     empty = gpu_passes.softmax_rows(torch.empty(0, 7, device=DEVICE))
     assert empty.shape == (0, 7)
+    x = torch.randn(4, 6, device=DEVICE)
+    for out in (torch.empty(4, 5), torch.empty(4, 6, dtype=torch.float64), torch.empty(6, 4).t()):
+        with pytest.raises(ValueError, match="out must be"):
+            gpu_passes.softmax_rows(x, out=out.to(DEVICE))
 
 
 def _row_sums_reference(
