@@ -29,8 +29,9 @@ chunk buffers. A new temperature of a (256, 50,257) batch took about 3x less
 time per core than with torch's kernels on the 2-core machine (docs/performance.md).
 The first view's facts (max, argmax, min and sum of ``x - max``, the binned column
 maxima) are one compiled pass too (``learn_rows``; rows with NaN, infinities or a
-sum beyond float32 are handed back to torch's kernels). Without the compiled module, or for float64, full-resolution heatmaps and
-temperatures whose 1/T leaves float32's range, torch's kernels do the same work.
+sum beyond float32 are handed back to torch's kernels). Without the compiled
+module, or for float64, full-resolution heatmaps and temperatures whose 1/T leaves
+float32's range, torch's kernels do the same work.
 
 Chunks go to one worker per usable core (at most four; the calling thread is one
 of them), each running torch single-threaded on its own buffers, or the compiled

@@ -322,6 +322,10 @@ def test_every_kernel_compiles_for_a_hopper_gpu_without_spilling(tmp_path) -> No
     import json
     import subprocess
 
+    import triton
+
+    if tuple(int(p) for p in triton.__version__.split(".")[:2]) < (3, 3):
+        pytest.skip(f"Triton {triton.__version__}: ASTSource took another signature before 3.3")
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     env["TRITON_CACHE_DIR"] = str(tmp_path / "cache")
     done = subprocess.run(
