@@ -42,7 +42,6 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -328,8 +327,10 @@ static inline __attribute__((always_inline)) double probability_row(
 
 #if defined(__clang__)
 #define SHUFFLE(v, ...) __builtin_shufflevector(v, v, __VA_ARGS__)
+#define SHUFFLE2(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
 #else
 #define SHUFFLE(v, ...) __builtin_shuffle(v, (v8i){__VA_ARGS__})
+#define SHUFFLE2(a, b, ...) __builtin_shuffle(a, b, (v8i){__VA_ARGS__})
 #endif
 
 /* The greater of two (a NaN in either wins, as in torch's max pooling). */
@@ -344,30 +345,69 @@ static inline float nanmax_1(float a, float b)
     return (b > a || b != b) ? b : a;
 }
 
-/* Heatmap cells of one row of probabilities: the max (NaN if any) over each run of cb
- * columns (the last run may be shorter), 0 where that max is at most tiny. A run of 8
- * or more is read as vectors, the last one overlapping the one before (a max does not
- * mind seeing a column twice). Across the 8 lanes it uses shuffles: a scalar loop there
- * was 3.5x slower than torch's max_pool1d, the shuffles 2.8x faster. */
-static inline __attribute__((always_inline)) void bin_max_row(
-    const float *row, float *dst, Py_ssize_t c, Py_ssize_t cb, float tiny)
+/* The max (NaN if any) of the 8 columns of a run that starts at `start` and ends at `end`,
+ * at least 8 apart, lane by lane: whole vectors, the last one overlapping the one before
+ * (a max does not mind seeing a column twice). */
+static inline __attribute__((always_inline)) v8f run_max_v8(
+    const float *row, Py_ssize_t start, Py_ssize_t end)
 {
-    Py_ssize_t nb = (c + cb - 1) / cb;
-    for (Py_ssize_t b = 0; b < nb; b++) {
+    v8f v, w;
+    memcpy(&v, row + start, sizeof v);
+    Py_ssize_t j = start + 8;
+    for (; j + 8 <= end; j += 8) {
+        memcpy(&w, row + j, sizeof w);
+        v = nanmax_v8(v, w);
+    }
+    if (j < end) {
+        memcpy(&w, row + end - 8, sizeof w);
+        v = nanmax_v8(v, w);
+    }
+    return v;
+}
+
+/* Heatmap cells of one row: the max (NaN if any) over each run of cb columns (the last
+ * run may be shorter); where `drop_tiny`, 0 where that max is at most tiny. Runs of 8 or more columns are
+ * read as vectors (run_max_v8) and reduced across their lanes 8 runs at a time: a
+ * transpose of the 8 vectors in three rounds of two-input shuffles, 7 maxima and 14
+ * shuffles for 8 cells, where reducing each on its own took 3 of each per cell. For a
+ * (256, 50,257) batch (cb = 13) the cells of learn_rows went from 3.0 to 1.85 ms of its
+ * 6.7 -> 5.6 ms on one thread. A scalar loop across the lanes was 3.5x slower than
+ * torch's max_pool1d. */
+static inline __attribute__((always_inline)) void bin_max_row(
+    const float *row, float *dst, Py_ssize_t c, Py_ssize_t cb, float tiny, const int drop_tiny)
+{
+    const v8f tinyv = {tiny, tiny, tiny, tiny, tiny, tiny, tiny, tiny};
+    Py_ssize_t nb = (c + cb - 1) / cb, b = 0;
+    if (cb >= 8) {
+        for (; b + 8 <= nb && (b + 8) * cb <= c; b += 8) { /* 8 whole runs */
+            v8f a[8];
+            for (int r = 0; r < 8; r++)
+                a[r] = run_max_v8(row, (b + r) * cb, (b + r + 1) * cb);
+            /* round 1: lanes 0-3 reduce run 2r's halves, lanes 4-7 run 2r+1's */
+            v8f m[4];
+            for (int r = 0; r < 4; r++)
+                m[r] = nanmax_v8(SHUFFLE2(a[2 * r], a[2 * r + 1], 0, 1, 2, 3, 8, 9, 10, 11),
+                                 SHUFFLE2(a[2 * r], a[2 * r + 1], 4, 5, 6, 7, 12, 13, 14, 15));
+            /* round 2: pairs of lanes, runs (4q, 4q+2, 4q+1, 4q+3) */
+            v8f n[2];
+            for (int q = 0; q < 2; q++)
+                n[q] = nanmax_v8(SHUFFLE2(m[2 * q], m[2 * q + 1], 0, 1, 8, 9, 4, 5, 12, 13),
+                                 SHUFFLE2(m[2 * q], m[2 * q + 1], 2, 3, 10, 11, 6, 7, 14, 15));
+            /* round 3: one lane per run, in order */
+            v8f cell = nanmax_v8(SHUFFLE2(n[0], n[1], 0, 4, 2, 6, 8, 12, 10, 14),
+                                 SHUFFLE2(n[0], n[1], 1, 5, 3, 7, 9, 13, 11, 15));
+            if (drop_tiny) {
+                v8i drop = cell <= tinyv;
+                cell = (v8f)((v8i)cell & ~drop);
+            }
+            memcpy(dst + b, &cell, sizeof cell);
+        }
+    }
+    for (; b < nb; b++) {
         Py_ssize_t start = b * cb, end = start + cb < c ? start + cb : c;
         float mx;
         if (end - start >= 8) {
-            v8f v, w;
-            memcpy(&v, row + start, sizeof v);
-            Py_ssize_t j = start + 8;
-            for (; j + 8 <= end; j += 8) {
-                memcpy(&w, row + j, sizeof w);
-                v = nanmax_v8(v, w);
-            }
-            if (j < end) {
-                memcpy(&w, row + end - 8, sizeof w);
-                v = nanmax_v8(v, w);
-            }
+            v8f v = run_max_v8(row, start, end);
             /* across the lanes in three steps, without a branch */
             v = nanmax_v8(v, SHUFFLE(v, 4, 5, 6, 7, 0, 1, 2, 3));
             v = nanmax_v8(v, SHUFFLE(v, 2, 3, 0, 1, 6, 7, 4, 5));
@@ -378,7 +418,7 @@ static inline __attribute__((always_inline)) void bin_max_row(
             for (Py_ssize_t j = start + 1; j < end; j++)
                 mx = nanmax_1(mx, row[j]);
         }
-        dst[b] = mx <= tiny ? 0.0f : mx;
+        dst[b] = (drop_tiny && mx <= tiny) ? 0.0f : mx;
     }
 }
 
@@ -395,7 +435,7 @@ static void column_cells(const char *x, Py_ssize_t row_stride, char *out, Py_ssi
     for (Py_ssize_t i = 0; i < rows; i++) {
         const float *row = (const float *)(x + i * row_stride);
         row_sums[i] = probability_row(row, scratch, c, m, k, inv);
-        bin_max_row(scratch, (float *)(out + i * out_stride), c, cb, tiny);
+        bin_max_row(scratch, (float *)(out + i * out_stride), c, cb, tiny, 1);
     }
 }
 
@@ -492,7 +532,7 @@ static void learn_rows(const char *x, Py_ssize_t row_stride, Py_ssize_t rows, Py
         shifted_min[i] = (float)(mn - mx);
         nonfinite[i] = bad;
         if (cm != NULL)
-            bin_max_row(row, (float *)(cm + i * cm_stride), c, cb, -INFINITY);
+            bin_max_row(row, (float *)(cm + i * cm_stride), c, cb, 0.0f, 0);
     }
 }
 

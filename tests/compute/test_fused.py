@@ -322,6 +322,28 @@ def test_learn_rows_match_numpy_and_torch(c: int) -> None:
 
 
 @needs_kernel
+@pytest.mark.parametrize(
+    ("c", "cb"),
+    # runs shorter than a vector; of 8 to 16 (two loads); longer; 8 runs at a time with
+    # a shorter last run; c a multiple of 8 runs; a vocabulary of bins of 13
+    [(50, 3), (97, 8), (300, 13), (129, 16), (1000, 17), (1024, 64), (50_257, 13)],
+)
+def test_learn_rows_bins_are_max_pooling(c: int, cb: int) -> None:
+    import torch
+    import torch.nn.functional as F
+
+    rng = np.random.default_rng(c + cb)
+    x = (rng.standard_normal((6, c)) * 3.0).astype(np.float32)
+    x[1, rng.integers(0, c, 5)] = np.nan  # a NaN wins its run, wherever it lies
+    x[2, : c // 2] = -np.inf
+    x[3] = -np.inf
+    x[4, c - 1] = 90.0  # the last, shorter run
+    col_max = _learn(x, cb)[5]
+    pooled = F.max_pool1d(torch.from_numpy(x)[:, None], cb, cb, ceil_mode=True)[:, 0]
+    np.testing.assert_array_equal(col_max, pooled.numpy())
+
+
+@needs_kernel
 @pytest.mark.parametrize("c", [5, 8, 23, 1000])
 def test_learn_rows_counts_what_is_not_finite(c: int) -> None:
     x = np.zeros((5, c), np.float32)
