@@ -1312,35 +1312,27 @@ def _by_columns(
     acc = _Accumulator(plan)
     kernel = _ColumnKernel(plan, acc)
     buffers = kernel.buffers()
-    passes = kernel.passes()
     chunks = _chunks(plan)
     # The compiled passes take every core: S and W split by columns (each column is
     # added in the same order as on one thread: the same results to the bit), the
     # cells by rows (each row's own). The first view's facts and torch's kernels run
     # on this thread, chunk after chunk.
     workers = _workers(plan, len(chunks)) if kernel.compiled else 1
+    passes = kernel.passes(workers)
     with contextlib.closing(kernel), torch_threads(1 if plan.device == "cpu" else None):
-        for i, run in enumerate(passes):
+        for i, one in enumerate(passes):
 
             def step(done: float, i: int = i) -> None:
                 progress((i + done) / len(passes))
 
-            if run == kernel.sums and kernel.sums_by_columns:
-                kernel.ready_for_sums()
-                spans = _column_spans(plan.c, 4 * workers)
-                task, covered = kernel.column_sums, plan.c
-            elif run == kernel.cells and kernel.compiled:
-                kernel.ready_for_cells()
-                direct = kernel.direct and not plan.chunk_rows_given
-                rows = _in_place_rows(plan, workers) if direct else plan.chunk_rows
-                spans, task, covered = _chunks(plan, rows), kernel.cells, plan.n
-            else:
+            if one.spread is None:
                 for r0, r1 in chunks:
                     if cancelled():
                         raise BatchCancelled("batch statistics cancelled")
-                    run(r0, r1, buffers)
+                    one.run(r0, r1, buffers)
                     step(r1 / plan.n)
                 continue
+            spans, task, covered = one.spread()
             _run_parallel(
                 task,
                 spans,
@@ -1353,6 +1345,16 @@ def _by_columns(
         entropy, max_probability, argmax, overflow = kernel.finish()
     progress(1.0)
     return acc.result(request, entropy, max_probability, argmax, overflow)
+
+
+@dataclass(frozen=True)
+class _ColumnPass:
+    """One pass of dim=0: ``run`` over row chunks on the calling thread, or, where
+    ``spread`` is given, what it returns (spans, the task run on each, and how many
+    rows or columns they cover) on every worker."""
+
+    run: Callable[[int, int, _Buffers], None]
+    spread: Callable[[], tuple[list[tuple[int, int]], Callable[..., None], int]] | None = None
 
 
 def _column_spans(c: int, parts: int) -> list[tuple[int, int]]:
@@ -1403,8 +1405,26 @@ class _ColumnKernel(_Kernel):
         # view also learns per-row facts, and staged rows are staged whole).
         self.sums_by_columns = self.compiled and self.direct and not self.cold
 
-    def passes(self) -> list[Callable[[int, int, _Buffers], None]]:
-        return [self.learn, self.sums, self.cells] if self.cold else [self.sums, self.cells]
+    def passes(self, workers: int) -> list[_ColumnPass]:
+        """The passes of this batch, in order; those the compiled code runs on every
+        core say how they are spread over ``workers``."""
+
+        def sums_by_columns() -> tuple[list[tuple[int, int]], Callable[..., None], int]:
+            self.ready_for_sums()
+            return _column_spans(self.plan.c, 4 * workers), self.column_sums, self.plan.c
+
+        def cells_by_rows() -> tuple[list[tuple[int, int]], Callable[..., None], int]:
+            self.ready_for_cells()
+            plan = self.plan
+            direct = self.direct and not plan.chunk_rows_given
+            rows = _in_place_rows(plan, workers) if direct else plan.chunk_rows
+            return _chunks(plan, rows), self.cells, plan.n
+
+        passes = [
+            _ColumnPass(self.sums, sums_by_columns if self.sums_by_columns else None),
+            _ColumnPass(self.cells, cells_by_rows if self.compiled else None),
+        ]
+        return [_ColumnPass(self.learn), *passes] if self.cold else passes
 
     def _x(self, r0: int, r1: int, buffers: _Buffers) -> Any:
         return None if self.direct else self._stage(r0, r1, buffers)[1]
