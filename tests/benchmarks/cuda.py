@@ -64,11 +64,15 @@ def run(report: Report, rounds: int) -> None:
                 torch.testing.assert_close(got[:256], reference(x[:256], dim=1), rtol=2e-5, atol=1e-6)
         except gpu_passes.KernelFailed:
             lab = False
+        except AssertionError as exc:  # wrong results are reported, not timed
+            first = str(exc).strip().splitlines()[0]
+            report.notes.append(f"cuda: the lab's softmax_rows differs from torch's: {first}")
+            lab = False
     if lab:
         # Into the same output as the copy: no allocation inside the timing.
         contestants["lab softmax_rows"] = lambda: gpu_passes.softmax_rows(x, out=out)
         contestants["lab softmax_rows, log"] = lambda: gpu_passes.softmax_rows(x, log=True, out=out)
-    else:
+    elif gpu_passes.broken_reason() is not None or not gpu_passes.usable("cuda"):
         report.notes.append(f"cuda: the lab's Triton kernels cannot run here ({_why_not()})")
     samples = interleaved(contestants, rounds=rounds, warmup=2, clock=clock)
     ms = {k: scaled(v, 1e3) for k, v in samples.items()}
