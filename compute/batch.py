@@ -1028,7 +1028,6 @@ class _RowKernel(_Kernel):
                 m.reshape(-1),
                 self.s_scale,
                 self.floor,
-                self._may_sink(r0, r1),
                 self.total[r0:r1],
                 self.weighted[r0:r1],
             )

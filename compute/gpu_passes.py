@@ -5,7 +5,7 @@ takes a handful per chunk.
 over the logits that a new temperature needs, dim=1): for each row i of x, with
 its max m_i and k = log2(e) / T,
 
-    s_j = (x_ij - m_i) * k,  clamped at ``lo`` when asked,
+    s_j = max((x_ij - m_i) * k, lo),
     S_i = sum_j 2^s_j,       W_i = sum_j 2^s_j * s_j,
 
 reading each logit once and writing two numbers per row. With torch's kernels the
@@ -108,14 +108,16 @@ def _kernel(name: str) -> Any:
 # -- what batch.py and the benchmark call -------------------------------------------------
 
 
-def row_sums(x: Any, m: Any, k: float, lo: float, clamp: bool, total: Any, weighted: Any) -> None:
+def row_sums(x: Any, m: Any, k: float, lo: float, total: Any, weighted: Any) -> None:
     """S and W of each row of ``x`` (rows, C), into ``total`` and ``weighted`` (rows,).
 
     ``x`` holds the rows in float32, float16 or bfloat16 with contiguous columns; ``m``
     their maxima and both outputs are contiguous float32 of one entry per row, on the
-    same device. ``k`` is 1/T times log2(e); ``lo`` the floor s is clamped at when
-    ``clamp`` (batch.py's ``_may_sink``). Raises :class:`KernelFailed` if the kernel
-    cannot run here.
+    same device. ``k`` is 1/T times log2(e); ``lo`` the floor s is clamped at, always:
+    the CPU passes skip the clamp where no s can sink (batch.py's ``_may_sink``), but
+    here it costs nothing next to the memory traffic, and a kernel compiled both ways
+    would compile again mid-drag when a temperature first needs the other. Raises
+    :class:`KernelFailed` if the kernel cannot run here.
     """
     rows, c = x.shape
     if rows == 0:
@@ -126,7 +128,7 @@ def row_sums(x: Any, m: Any, k: float, lo: float, clamp: bool, total: Any, weigh
         _kernel("row_sums_kernel"),
         (rows,),
         x, x.stride(0), m, total, weighted, c, float(k), float(lo),
-        CLAMP=bool(clamp), BLOCK=ROW_BLOCK, num_warps=ROW_WARPS, enable_fp_fusion=True,
+        BLOCK=ROW_BLOCK, num_warps=ROW_WARPS, enable_fp_fusion=True,
     )  # fmt: skip
 
 
