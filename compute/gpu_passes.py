@@ -202,23 +202,43 @@ def _tiles_config(x: Any, log: bool, args: tuple[Any, ...]) -> TileConfig:
         return SOFTMAX_TILE_CONFIGS[0]
     import torch
 
+    def milliseconds(config: TileConfig) -> float:
+        best = math.inf
+        for attempt in range(3):  # the first compiles and warms up
+            start = torch.cuda.Event(enable_timing=True)
+            end = torch.cuda.Event(enable_timing=True)
+            start.record()
+            _launch_tiles(config, args, log)
+            end.record()
+            end.synchronize()
+            if attempt:
+                best = min(best, start.elapsed_time(end))
+        return best
+
     key = (x.device.index or 0, int(x.shape[1]), log)
     if key not in _TUNED:
-        times = {}
-        for config in SOFTMAX_TILE_CONFIGS:
-            best = math.inf
-            for attempt in range(3):  # the first compiles and warms up
-                start = torch.cuda.Event(enable_timing=True)
-                end = torch.cuda.Event(enable_timing=True)
-                start.record()
-                _launch_tiles(config, args, log)
-                end.record()
-                end.synchronize()
-                if attempt:
-                    best = min(best, start.elapsed_time(end))
-            times[config] = best
-        _TUNED[key] = min(times, key=times.__getitem__)
+        _TUNED[key] = _fastest(SOFTMAX_TILE_CONFIGS, milliseconds)
     return _TUNED[key]
+
+
+def _fastest(candidates: tuple[TileConfig, ...], milliseconds: Any) -> TileConfig:
+    """The candidate ``milliseconds`` times fastest. One that cannot build here (a Triton
+    or driver older than these were checked with) is skipped, and does not give up the
+    kernels; :class:`KernelFailed` only if none builds."""
+    global _broken
+    times: dict[TileConfig, float] = {}
+    reason = ""
+    for config in candidates:
+        before = _broken
+        try:
+            times[config] = milliseconds(config)
+        except KernelFailed as exc:
+            reason = str(exc)
+            _broken = before
+    if not times:
+        _broken = f"no tile configuration runs here ({reason})"
+        raise KernelFailed(_broken)
+    return min(times, key=times.__getitem__)
 
 
 def _launch_tiles(config: TileConfig, args: tuple[Any, ...], log: bool) -> None:

@@ -336,3 +336,21 @@ def test_every_kernel_compiles_for_a_hopper_gpu_without_spilling(tmp_path) -> No
     for case, facts in report.items():
         assert facts["cubin"] > 0, case
         assert facts["spills"] in (0, None), f"{case}: {facts['spills']} bytes spilled"
+
+
+def test_a_tile_configuration_that_cannot_build_is_skipped_not_fatal() -> None:
+    configs = gpu_passes.SOFTMAX_TILE_CONFIGS[:3]
+    timings = {configs[0]: 2.0, configs[2]: 1.5}
+
+    def milliseconds(config):
+        if config not in timings:  # as _launch reports a kernel that does not build
+            gpu_passes._broken = "OutOfResources: shared memory"
+            raise gpu_passes.KernelFailed(gpu_passes._broken)
+        return timings[config]
+
+    assert gpu_passes._fastest(configs, milliseconds) == configs[2]
+    assert gpu_passes.usable("cuda")  # the other kernels are not given up
+    timings.clear()
+    with pytest.raises(gpu_passes.KernelFailed, match="no tile configuration runs here"):
+        gpu_passes._fastest(configs, milliseconds)
+    assert not gpu_passes.usable("cuda")
