@@ -366,10 +366,11 @@ static inline __attribute__((always_inline)) v8f run_max_v8(
 }
 
 /* Heatmap cells of one row: the max (NaN if any) over each run of cb columns (the last
- * run may be shorter); where `drop_tiny`, 0 where that max is at most tiny. Runs of 8 or more columns are
- * read as vectors (run_max_v8) and reduced across their lanes 8 runs at a time: a
- * transpose of the 8 vectors in three rounds of two-input shuffles, 7 maxima and 14
- * shuffles for 8 cells, where reducing each on its own took 3 of each per cell. For a
+ * run may be shorter); where `drop_tiny`, 0 where that max is at most tiny. Runs of 8 or
+ * more columns are read as vectors (run_max_v8) and reduced across their lanes 8 runs
+ * at a time: a transpose of the 8 vectors in three rounds of two-input shuffles, 7
+ * maxima and 14 shuffles for 8 cells, where reducing each on its own took 3 of each per
+ * cell. For a
  * (256, 50,257) batch (cb = 13) the cells of learn_rows went from 3.0 to 1.85 ms of its
  * 6.7 -> 5.6 ms on one thread. A scalar loop across the lanes was 3.5x slower than
  * torch's max_pool1d. */
@@ -538,8 +539,8 @@ static void learn_rows(const char *x, Py_ssize_t row_stride, Py_ssize_t rows, Py
 
 /* -- Python ------------------------------------------------------------------------ */
 
-/* A buffer of ndim dimensions holding `type` ('f': float32, 'd': float64) in native
- * order, its last axis contiguous; -1 with a ValueError otherwise. */
+/* A buffer of ndim dimensions holding `type` ('f': float32, 'd': float64, 'q': int64) in
+ * native order, its last axis contiguous; -1 with a ValueError otherwise. */
 static int array_buffer(PyObject *obj, Py_buffer *view, int ndim, int writable, char type,
                         const char *name)
 {
@@ -591,6 +592,15 @@ static int take_buffers(const Want *want, Py_buffer *views, int n)
     return 0;
 }
 
+/* A ValueError saying `why`, after giving back views[0..n): what a wrapper returns when
+ * its arrays do not fit together. */
+static PyObject *refuse(Py_buffer *views, int n, const char *why)
+{
+    release_buffers(views, n);
+    PyErr_SetString(PyExc_ValueError, why);
+    return NULL;
+}
+
 /* Whether views[first..n) all have `length` entries along axis 0. */
 static int same_length(const Py_buffer *views, int n, int first, Py_ssize_t length)
 {
@@ -622,9 +632,7 @@ static PyObject *py_row_sums(PyObject *self, PyObject *args)
     if (take_buffers(want, v, 4) < 0)
         return NULL;
     if (!same_length(v, 4, 1, v[0].shape[0])) {
-        PyErr_SetString(PyExc_ValueError, "m, total and weighted need one entry per row of x");
-        release_buffers(v, 4);
-        return NULL;
+        return refuse(v, 4, "m, total and weighted need one entry per row of x");
     }
     Py_ssize_t rows = v[0].shape[0];
     Py_BEGIN_ALLOW_THREADS
@@ -657,10 +665,7 @@ static PyObject *py_cells(PyObject *self, PyObject *args)
         return NULL;
     Py_ssize_t rows = v[0].shape[0];
     if (!same_length(v, 4, 1, rows) || v[3].shape[1] != v[0].shape[1]) {
-        PyErr_SetString(PyExc_ValueError,
-                        "out must have col_max's shape, m and total one entry per row");
-        release_buffers(v, 4);
-        return NULL;
+        return refuse(v, 4, "out must have col_max's shape, m and total one entry per row");
     }
     Py_BEGIN_ALLOW_THREADS
     cell_rows((const char *)v[0].buf, v[0].strides[0], (char *)v[3].buf, v[3].strides[0], rows,
@@ -698,9 +703,7 @@ static PyObject *py_column_sums(PyObject *self, PyObject *args)
         return NULL;
     Py_ssize_t c = v[0].shape[1];
     if (!same_length(v, 4, 1, c)) {
-        PyErr_SetString(PyExc_ValueError, "m, total and weighted need one entry per column");
-        release_buffers(v, 4);
-        return NULL;
+        return refuse(v, 4, "m, total and weighted need one entry per column");
     }
     float *acc = PyMem_Malloc(2 * (size_t)(c ? c : 1) * sizeof *acc);
     if (acc == NULL) {
@@ -749,11 +752,9 @@ static PyObject *py_column_cells(PyObject *self, PyObject *args)
     Py_ssize_t rows = v[0].shape[0], c = v[0].shape[1];
     if (v[1].shape[0] != c || v[2].shape[0] != c || v[3].shape[0] != rows ||
         v[3].shape[1] != (c + cb - 1) / cb || v[4].shape[0] != rows) {
-        PyErr_SetString(PyExc_ValueError,
-                        "out must be (rows, ceil(C / cb)), m and inv one entry per column, "
-                        "row_sums one per row");
-        release_buffers(v, 5);
-        return NULL;
+        return refuse(v, 5,
+                      "out must be (rows, ceil(C / cb)), m and inv one entry per column, "
+                      "row_sums one per row");
     }
     float *scratch = PyMem_Malloc((size_t)(c ? c : 1) * sizeof *scratch);
     if (scratch == NULL) {
@@ -804,11 +805,9 @@ static PyObject *py_learn_rows(PyObject *self, PyObject *args)
         return NULL;
     Py_ssize_t rows = v[0].shape[0], c = v[0].shape[1];
     if (c < 1 || !same_length(v, n, 1, rows) || (bins && v[6].shape[1] != (c + cb - 1) / cb)) {
-        PyErr_SetString(PyExc_ValueError,
-                        "x needs a column, the facts one entry per row of x and col_max "
-                        "ceil(C / cb) columns");
-        release_buffers(v, n);
-        return NULL;
+        return refuse(v, n,
+                      "x needs a column, the facts one entry per row of x and col_max "
+                      "ceil(C / cb) columns");
     }
     Py_BEGIN_ALLOW_THREADS
     learn_rows((const char *)v[0].buf, v[0].strides[0], rows, c, (double *)v[1].buf,

@@ -37,15 +37,18 @@ def row_sums_kernel(
     tl.store(total_ptr + row, tl.sum(acc_s, axis=0))
     tl.store(weighted_ptr + row, tl.sum(acc_w, axis=0))
 
+
 @triton.jit
 def _odd(x):
     # How many of x are NaN or +inf: such a row's softmax is NaN in torch (its max
     # is NaN, or inf - inf is), which a max that skips NaN would not give.
     return tl.sum(((x != x) | (x == float("inf"))).to(tl.int32), axis=0)
 
+
 @triton.jit
 def _row_max(row_max, odd):
     return tl.where(odd > 0, float("nan"), row_max)
+
 
 @triton.jit
 def softmax_in_registers(
@@ -65,6 +68,7 @@ def softmax_in_registers(
         else:
             y = e / total
         tl.store(out_ptr + row * out_stride + cols, y, mask=inside)
+
 
 @triton.jit
 def softmax_in_tiles(

@@ -356,7 +356,7 @@ def _by_rows(
     workers = _workers(plan, len(chunks))
     if kernel.fused and kernel.reads_in_place and not plan.chunk_rows_given:
         chunks = _chunks(plan, _in_place_rows(plan, workers))
-    if kernel.gpu_pass and not kernel.cold and not plan.chunk_rows_given:
+    if kernel.reads_kept and not plan.chunk_rows_given:
         chunks = [(0, plan.n)]  # one launch: the kept batch is read at the GPU's pace
     # One torch thread per worker: chunks run side by side instead of every torch
     # call forking and joining an OpenMP team (see WORKERS below).
@@ -726,6 +726,10 @@ class _Kernel:
                 pass
         return np.empty((rows, c), dtype=self.src_dtype)
 
+    def _rows(self, r0: int, r1: int, x: Any) -> np.ndarray:
+        """Rows r0..r1 for the compiled passes: ``x`` as staged, or (None) where they lie."""
+        return self.plan.data[r0:r1] if x is None else x.numpy()
+
     def _stage(self, r0: int, r1: int, buffers: _Buffers) -> tuple[Any, Any]:
         """Rows r0..r1 as (stored in the dtype, in the compute type), both on the device."""
         t = self._read(r0, r1, buffers)
@@ -961,7 +965,7 @@ class _RowKernel(_Kernel):
         """One worker's chunk buffers; None where the compiled pass reads a warm batch
         where it lies (it touches no buffer, and three chunk-sized tensors per worker
         were 0.03 ms of a 3.4 ms new temperature), or the GPU pass reads the kept one."""
-        if (self.fused and self.reads_in_place) or (self.gpu_pass and not self.cold):
+        if (self.fused and self.reads_in_place) or self.reads_kept:
             return None
         return super().buffers()
 
@@ -970,9 +974,7 @@ class _RowKernel(_Kernel):
         import torch
 
         x = None
-        # Warm, the GPU pass reads the kept rows as stored (one span of every row: no
-        # chunk buffer would hold them).
-        if not (self.reads_in_place or (self.gpu_pass and not self.cold)):
+        if not (self.reads_in_place or self.reads_kept):
             _, x = self._stage(r0, r1, buffers)
         if self.cold:
             self._learn(r0, r1, x, buffers)
@@ -1001,7 +1003,7 @@ class _RowKernel(_Kernel):
         m32 = m.numpy()[:, 0]
         total = self.total_np[r0:r1]
         _fused.row_sums(
-            self.plan.data[r0:r1] if x is None else x.numpy(),
+            self._rows(r0, r1, x),
             m32,
             self.s_scale,
             self.floor,
@@ -1015,6 +1017,12 @@ class _RowKernel(_Kernel):
             _fused.cells(
                 col_max[r0:r1], m32, self.s_scale, total, self.tiny, self.acc.heatmap[r0:r1]
             )
+
+    @property
+    def reads_kept(self) -> bool:
+        """Warm, the GPU pass reads the kept rows as stored, all of them in one span (no
+        chunk buffer would hold them). False again once the pass has failed here."""
+        return self.gpu_pass and not self.cold
 
     def _run_on_gpu(self, r0: int, r1: int, x: Any, m: Any) -> bool:
         """:meth:`run`'s S and W in one Triton launch over rows r0..r1 of the kept batch
@@ -1061,7 +1069,7 @@ class _RowKernel(_Kernel):
         import torch
 
         facts, at = self.facts, slice(r0, r1)
-        rows = self.plan.data[at] if x is None else x.numpy()
+        rows = self._rows(r0, r1, x)
         col_max = facts.col_max
         assert isinstance(col_max, np.ndarray)  # the fused pass has bins, on the CPU
         _fused.learn_rows(
@@ -1427,10 +1435,6 @@ class _ColumnKernel(_Kernel):
 
     def _x(self, r0: int, r1: int, buffers: _Buffers) -> Any:
         return None if self.direct else self._stage(r0, r1, buffers)[1]
-
-    def _rows(self, r0: int, r1: int, x: Any) -> np.ndarray:
-        """Rows r0..r1 for the compiled passes: staged, or where they lie (direct)."""
-        return self.plan.data[r0:r1] if x is None else x.numpy()
 
     def _max(self) -> Any:
         import torch

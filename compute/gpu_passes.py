@@ -83,9 +83,13 @@ class KernelFailed(RuntimeError):
     """A kernel could not be compiled or launched here; :func:`usable` is False from now on."""
 
 
-def _launch(kernel: Any, grid: tuple[int, ...], *args: Any, **kwargs: Any) -> None:
+def _launch(
+    kernel: Any, grid: tuple[int, ...], *args: Any, _give_up: bool = True, **kwargs: Any
+) -> None:
     """``kernel[grid](*args)`` on the device of its first argument (a tensor): Triton
-    launches on the current CUDA device, which need not be the one a batch is kept on."""
+    launches on the current CUDA device, which need not be the one a batch is kept on.
+    A failure gives the kernels up here (``usable`` False), unless ``_give_up`` is False
+    (a tuning candidate: others may still run)."""
     global _broken
     import torch
 
@@ -95,8 +99,10 @@ def _launch(kernel: Any, grid: tuple[int, ...], *args: Any, **kwargs: Any) -> No
         with on:
             kernel[grid](*args, **kwargs)
     except Exception as exc:  # Triton's compile errors have no common base class
-        _broken = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
-        raise KernelFailed(_broken) from exc
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        if _give_up:
+            _broken = reason
+        raise KernelFailed(reason) from exc
 
 
 def _kernel(name: str) -> Any:
@@ -208,7 +214,7 @@ def _tiles_config(x: Any, log: bool, args: tuple[Any, ...]) -> TileConfig:
             start = torch.cuda.Event(enable_timing=True)
             end = torch.cuda.Event(enable_timing=True)
             start.record()
-            _launch_tiles(config, args, log)
+            _launch_tiles(config, args, log, give_up=False)
             end.record()
             end.synchronize()
             if attempt:
@@ -223,30 +229,30 @@ def _tiles_config(x: Any, log: bool, args: tuple[Any, ...]) -> TileConfig:
 
 def _fastest(candidates: tuple[TileConfig, ...], milliseconds: Any) -> TileConfig:
     """The candidate ``milliseconds`` times fastest. One that cannot build here (a Triton
-    or driver older than these were checked with) is skipped, and does not give up the
-    kernels; :class:`KernelFailed` only if none builds."""
+    or driver older than these were checked with) is skipped: its launches do not give
+    the kernels up. :class:`KernelFailed`, and the kernels given up, only if none builds."""
     global _broken
     times: dict[TileConfig, float] = {}
     reason = ""
     for config in candidates:
-        before = _broken
         try:
             times[config] = milliseconds(config)
         except KernelFailed as exc:
             reason = str(exc)
-            _broken = before
     if not times:
         _broken = f"no tile configuration runs here ({reason})"
         raise KernelFailed(_broken)
     return min(times, key=times.__getitem__)
 
 
-def _launch_tiles(config: TileConfig, args: tuple[Any, ...], log: bool) -> None:
+def _launch_tiles(
+    config: TileConfig, args: tuple[Any, ...], log: bool, give_up: bool = True
+) -> None:
     tile, warps, per_sm, stages = config
     x, n = args[0], args[4]
     programs = min(n, per_sm * _multiprocessors(x)) if x.is_cuda else n
     _launch(_kernel("softmax_in_tiles"), (programs,), *args, LOG=log, TILE=tile, STAGES=stages,
-            num_warps=warps, enable_fp_fusion=True)  # fmt: skip
+            num_warps=warps, enable_fp_fusion=True, _give_up=give_up)  # fmt: skip
 
 
 def tuned_configs() -> dict[tuple[int, int, bool], TileConfig]:

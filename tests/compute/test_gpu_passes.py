@@ -343,9 +343,8 @@ def test_a_tile_configuration_that_cannot_build_is_skipped_not_fatal() -> None:
     timings = {configs[0]: 2.0, configs[2]: 1.5}
 
     def milliseconds(config):
-        if config not in timings:  # as _launch reports a kernel that does not build
-            gpu_passes._broken = "OutOfResources: shared memory"
-            raise gpu_passes.KernelFailed(gpu_passes._broken)
+        if config not in timings:  # as a tuning launch reports a kernel that does not build
+            raise gpu_passes.KernelFailed("OutOfResources: shared memory")
         return timings[config]
 
     assert gpu_passes._fastest(configs, milliseconds) == configs[2]
@@ -354,3 +353,12 @@ def test_a_tile_configuration_that_cannot_build_is_skipped_not_fatal() -> None:
     with pytest.raises(gpu_passes.KernelFailed, match="no tile configuration runs here"):
         gpu_passes._fastest(configs, milliseconds)
     assert not gpu_passes.usable("cuda")
+
+
+def test_a_tuning_launch_that_fails_does_not_give_the_kernels_up() -> None:
+    with pytest.raises(gpu_passes.KernelFailed, match="PTX"):
+        gpu_passes._launch(_Unbuildable(), (1,), torch.zeros(1), _give_up=False)
+    assert gpu_passes.usable(DEVICE)
+    with pytest.raises(gpu_passes.KernelFailed, match="PTX"):
+        gpu_passes._launch(_Unbuildable(), (1,), torch.zeros(1))
+    assert not gpu_passes.usable(DEVICE)
