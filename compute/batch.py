@@ -647,7 +647,15 @@ class _Kernel:
         # (every finite s is 0: uniform over the finite logits; -inf stays -inf, where
         # 1/T rounding to 0 would make -inf * 0 = NaN).
         info = dtype_info(cname)
-        inverse = 1.0 / plan.temperature  # inf for T < 5.6e-309
+        # T as torch divides by it: a Python float divisor is rounded to the compute
+        # type first. Only one end of the range changes what it decides: a T beyond
+        # float32's max (by half an ulp) becomes inf there, and torch's x / T is 0 for
+        # every finite x (hypothesis found x = [1e38, 0] at such a T giving 0.57 here
+        # against torch's 0.5). At the other end, x / T is -inf either way.
+        with np.errstate(over="ignore"):
+            rounded = float(np.float64(plan.temperature).astype(cname))
+        self.temperature = rounded if math.isinf(rounded) else plan.temperature
+        inverse = 1.0 / self.temperature  # inf for T < 5.6e-309; 0 for T = inf
         self.scale = min(max(inverse, info.smallest_normal), info.max / 2.0)
         self.scale_clamped = self.scale != inverse
         # s is kept in the exponential's base: s = (x - max) / T, times log2(e) for exp2.
@@ -794,7 +802,9 @@ class _Kernel:
         import torch
 
         if self.scale_clamped:  # exactly, through float64 (chunk-sized, rare)
-            exact = diff.to(torch.float64).div_(self.plan.temperature)
+            wide = diff.to(torch.float64)
+            # -inf stays -inf (a masked class), also where T is inf and -inf / inf is NaN
+            exact = torch.where(torch.isneginf(wide), wide, wide / self.temperature)
             if self.base2:
                 exact.mul_(_LOG2_E)
             return diff.copy_(exact)  # beyond the range: -inf, as the dtype would say
@@ -803,9 +813,10 @@ class _Kernel:
         return diff
 
     def _scaled(self, diff: np.ndarray) -> np.ndarray:
-        """``diff / T`` in float64 (what log p needs: -inf where it overflows)."""
-        with np.errstate(over="ignore"):
-            return diff / self.plan.temperature
+        """``diff / T`` in float64 (what log p needs: -inf where it overflows, and for
+        -inf itself, also at T = inf)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.where(np.isneginf(diff), diff, diff / self.temperature)
 
     def _log_p(self, diff: np.ndarray, log_total: np.ndarray) -> np.ndarray:
         """log p of one entry, ``diff / T - log S``, as log_softmax in the dtype gives it:

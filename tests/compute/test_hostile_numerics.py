@@ -518,6 +518,22 @@ def test_batch_statistics_agree_with_compute_softmax_row_by_row(
     check_batch(x, temperature, dtype, targets, smoothing)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float16", "float64"])
+@pytest.mark.parametrize("temperature", [3.4028235677973366e38, 1e308])
+def test_a_temperature_that_rounds_to_inf_in_float32_is_infinite_as_in_torch(
+    dtype: str, temperature: float
+) -> None:
+    # Found by the test above: torch rounds a Python float divisor to float32 (for
+    # float32, float16 and bfloat16), and 3.4028235677973366e38 is past float32's max
+    # by half an ulp: x / T is then 0 for every finite x, so the distribution is
+    # uniform over the finite logits. batch.py divided by T exactly: 0.57, not 0.5.
+    # float64 keeps T as it is (the first T is finite there).
+    big = 6e4 if dtype == "float16" else 1e38
+    x = np.array([[big, 0.0, -np.inf], [big, -big, 3.0]])
+    targets = np.array([1, 0])
+    check_batch(x, temperature, dtype, targets, 0.1)
+
+
 @pytest.mark.parametrize("compiled", [True, False])
 @given(case=hostile_batches(), temperature=temperatures, dtype=dtypes)
 def test_wide_hostile_rows_with_and_without_the_compiled_pass(
